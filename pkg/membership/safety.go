@@ -1,0 +1,97 @@
+package membership
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Limits guard removals against bad input: an Okta outage, a wrong filter or a partial read must
+// never empty AWS groups (a peer wiped groups after its IdP answered 503).
+type Limits struct {
+	// MaxRemovals caps the removals one group ([Check]) or one run ([CheckRun]) may make; a plan
+	// over the cap removes none. 0 allows no removal at all (the safe zero value); a negative
+	// value disables the cap.
+	MaxRemovals int
+	// AllowEmptyDesired lets an empty desired set remove every member of a group. Without it an
+	// empty desired set for a group that has members is treated as a suspicious answer.
+	AllowEmptyDesired bool
+}
+
+// Verdict says whether a plan's removals may run. Adds always may.
+type Verdict struct {
+	AllowRemovals bool
+	Reason        string // why removals are blocked; "" when allowed
+}
+
+// Filter returns p without its removals when v blocks them.
+func (v Verdict) Filter(p Plan) Plan {
+	if !v.AllowRemovals {
+		p.Removes = nil
+	}
+	return p
+}
+
+// Check decides whether one group's plan may remove. desiredCount and actualCount are the sizes
+// of the desired and actual member sets the plan was made from; pass the desired count after
+// linking to SCIM users, so that a failed or partial link is caught too. A plan without removals
+// is always allowed.
+func Check(p Plan, desiredCount, actualCount int, l Limits) Verdict {
+	n := len(p.Removes)
+	if n == 0 {
+		return Verdict{AllowRemovals: true}
+	}
+	if desiredCount == 0 && actualCount > 0 && !l.AllowEmptyDesired {
+		return Verdict{Reason: fmt.Sprintf("desired membership is empty but the group has %d members: suspicious answer, removing none (allow empty groups to permit)", actualCount)}
+	}
+	if l.MaxRemovals >= 0 && n > l.MaxRemovals {
+		return Verdict{Reason: fmt.Sprintf("plan removes %d members, more than the cap of %d: removing none", n, l.MaxRemovals)}
+	}
+	return Verdict{AllowRemovals: true}
+}
+
+// GroupPlan is one group's plan with the set sizes it was made from (see [Check]).
+type GroupPlan struct {
+	Plan    Plan
+	Desired int
+	Actual  int
+}
+
+// RunVerdict is the result of [CheckRun].
+type RunVerdict struct {
+	// Groups holds a verdict for every group given.
+	Groups map[string]Verdict
+	// Removals is the total planned removals of the run, blocked ones included.
+	Removals int
+	// Blocked lists, sorted, the groups that planned removals and may not make them.
+	Blocked []string
+}
+
+// CheckRun applies the limits to a whole reconcile run. Each group first gets the empty-desired
+// rule of [Check]. Then, if the run plans more removals in total than MaxRemovals, every group's
+// removals are blocked: the run removes none and the caller fails loudly, while adds still run.
+// The total counts removals already blocked as suspicious, because such a group is itself a sign
+// that this run's input is bad.
+func CheckRun(plans map[string]GroupPlan, l Limits) RunVerdict {
+	rv := RunVerdict{Groups: make(map[string]Verdict, len(plans))}
+	perGroup := Limits{MaxRemovals: -1, AllowEmptyDesired: l.AllowEmptyDesired}
+	for id, gp := range plans {
+		rv.Groups[id] = Check(gp.Plan, gp.Desired, gp.Actual, perGroup)
+		rv.Removals += len(gp.Plan.Removes)
+	}
+	overCap := l.MaxRemovals >= 0 && rv.Removals > l.MaxRemovals
+	for id, gp := range plans {
+		if len(gp.Plan.Removes) == 0 {
+			continue
+		}
+		v := rv.Groups[id]
+		if v.AllowRemovals && overCap {
+			v = Verdict{Reason: fmt.Sprintf("run plans %d removals, more than the cap of %d: removing none", rv.Removals, l.MaxRemovals)}
+			rv.Groups[id] = v
+		}
+		if !v.AllowRemovals {
+			rv.Blocked = append(rv.Blocked, id)
+		}
+	}
+	slices.Sort(rv.Blocked)
+	return rv
+}
