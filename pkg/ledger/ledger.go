@@ -1,0 +1,362 @@
+// Package ledger remembers, per (Okta group, Okta user), the last membership change that was
+// applied to SCIM, so that the sync worker can tell a stale change delivered late from a new one
+// and a redelivered change from a new change, without asking SCIM.
+//
+// SCIM state alone cannot answer either question: a user who is a member today may be so because of
+// a newer add (an old add arriving late is harmless) or despite a newer remove that was not applied
+// yet (an old add arriving late must be ignored). SQS FIFO deduplicates for only five minutes and
+// a warm container's memory is lost on a cold start, so the memory lives in a DynamoDB table.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
+)
+
+// Retention is how long an entry is kept (DynamoDB TTL attribute expiresAt). It must exceed the
+// longest time a change can wait in SQS (14 days maximum retention), otherwise a change delivered
+// from the tail of the queue could find its newer successor forgotten.
+const Retention = 15 * 24 * time.Hour
+
+// maxBatchGet is DynamoDB's BatchGetItem limit of keys per call.
+const maxBatchGet = 100
+
+// Key names one (Okta group, Okta user) pair.
+type Key struct {
+	GroupID string // Okta group id, 00g…
+	UserID  string // Okta user id, 00u…
+}
+
+// String is the table's partition key value: "<oktaGroupId>#<oktaUserId>".
+func (k Key) String() string { return k.GroupID + "#" + k.UserID }
+
+// KeyOf returns the ledger key of a membership change.
+func KeyOf(c membership.Change) Key { return Key{GroupID: c.GroupID, UserID: c.UserID} }
+
+// Entry is what the ledger remembers of the last change applied for a key.
+type Entry struct {
+	Published time.Time       // the change's event time, millisecond precision
+	Op        membership.Kind // add or remove
+	EventUUID string
+}
+
+// EntryOf returns the entry that records c as applied.
+func EntryOf(c membership.Change) Entry {
+	return Entry{Published: c.Published.Truncate(time.Millisecond), Op: c.Kind, EventUUID: c.EventUUID}
+}
+
+// Record is one entry to write.
+type Record struct {
+	Key   Key
+	Entry Entry
+}
+
+// Verdict says what to do with a change given the ledger's entry for its key.
+type Verdict int
+
+const (
+	// Apply: no entry, or the change is newer than the entry.
+	Apply Verdict = iota
+	// Stale: the ledger holds a newer change; this one is acknowledged as a no-op.
+	Stale
+	// Applied: the ledger holds this very change (same published time and op): a redelivery,
+	// acknowledged without a SCIM request.
+	Applied
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Apply:
+		return "apply"
+	case Stale:
+		return "stale"
+	case Applied:
+		return "already_applied"
+	}
+	return "verdict(" + strconv.Itoa(int(v)) + ")"
+}
+
+// Classify compares a change with the ledger entry for its key (found reports whether there is
+// one). Times are compared at millisecond precision, the precision of Okta's published and of the
+// table. With equal times and different ops the change is applied again: the ledger cannot know
+// which of two simultaneous events Okta applied last, and the batch's own tie rule already chose.
+func Classify(c membership.Change, e Entry, found bool) Verdict {
+	if !found {
+		return Apply
+	}
+	p, r := c.Published.UnixMilli(), e.Published.UnixMilli()
+	switch {
+	case p < r:
+		return Stale
+	case p == r && c.Kind == e.Op:
+		return Applied
+	}
+	return Apply
+}
+
+// Ledger is the ordering memory the sync worker and the reconciler use.
+type Ledger interface {
+	// Get returns the entries present for keys; absent keys are missing from the map.
+	Get(ctx context.Context, keys []Key) (map[Key]Entry, error)
+	// Put records applied changes. A record older than the stored entry is not written (a newer
+	// change was recorded meanwhile) and is not an error.
+	Put(ctx context.Context, records []Record) error
+}
+
+// DynamoDBAPI is the subset of the DynamoDB client the ledger uses.
+type DynamoDBAPI interface {
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+}
+
+// Table is the DynamoDB ledger. Table layout: partition key pk (S) = Key.String(); attributes
+// published (N, epoch millis), op (S), eventUuid (S), expiresAt (N, epoch seconds, the TTL
+// attribute).
+type Table struct {
+	api         DynamoDBAPI
+	name        string
+	now         func() time.Time
+	concurrency int
+	retryWait   time.Duration
+}
+
+// Option configures a Table.
+type Option func(*Table)
+
+// WithClock sets the clock used for expiresAt (tests).
+func WithClock(now func() time.Time) Option { return func(t *Table) { t.now = now } }
+
+// WithConcurrency bounds the number of PutItem calls in flight (default 4).
+func WithConcurrency(n int) Option {
+	return func(t *Table) {
+		if n > 0 {
+			t.concurrency = n
+		}
+	}
+}
+
+// New returns a ledger on the DynamoDB table name.
+func New(api DynamoDBAPI, name string, opts ...Option) *Table {
+	t := &Table{api: api, name: name, now: time.Now, concurrency: 4, retryWait: 50 * time.Millisecond}
+	for _, o := range opts {
+		o(t)
+	}
+	return t
+}
+
+// Get reads the entries for keys with strongly consistent reads, 100 keys per BatchGetItem call,
+// retrying UnprocessedKeys (DynamoDB returns them under throttling) until ctx ends.
+func (t *Table) Get(ctx context.Context, keys []Key) (map[Key]Entry, error) {
+	out := make(map[Key]Entry, len(keys))
+	uniq := make([]Key, 0, len(keys))
+	seen := make(map[Key]bool, len(keys))
+	for _, k := range keys {
+		// BatchGetItem rejects a request that names the same key twice.
+		if !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, k)
+		}
+	}
+	for start := 0; start < len(uniq); start += maxBatchGet {
+		chunk := uniq[start:min(start+maxBatchGet, len(uniq))]
+		req := make([]map[string]types.AttributeValue, len(chunk))
+		for i, k := range chunk {
+			req[i] = map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: k.String()}}
+		}
+		if err := t.batchGet(ctx, req, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (t *Table) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, out map[Key]Entry) error {
+	wait := t.retryWait
+	for len(keys) > 0 {
+		res, err := t.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+			RequestItems: map[string]types.KeysAndAttributes{t.name: {Keys: keys, ConsistentRead: aws.Bool(true)}},
+		})
+		if err != nil {
+			return fmt.Errorf("ledger: batch get from %s: %w", t.name, err)
+		}
+		for _, item := range res.Responses[t.name] {
+			k, e, err := decode(item)
+			if err != nil {
+				return fmt.Errorf("ledger: table %s: %w", t.name, err)
+			}
+			out[k] = e
+		}
+		keys = res.UnprocessedKeys[t.name].Keys
+		if len(keys) > 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("ledger: batch get from %s: %d keys unprocessed: %w", t.name, len(keys), ctx.Err())
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, time.Second)
+		}
+	}
+	return nil
+}
+
+// Put writes records concurrently (bounded), each with the condition
+// `attribute_not_exists(pk) OR published <= :p`, so that of two workers racing on one key the newer
+// change always stays recorded. It returns the errors of all failed writes joined.
+func (t *Table) Put(ctx context.Context, records []Record) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, t.concurrency)
+	)
+	for _, r := range records {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("ledger: put %s: %w", r.Key, ctx.Err()))
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := t.put(ctx, r); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (t *Table) put(ctx context.Context, r Record) error {
+	p := strconv.FormatInt(r.Entry.Published.UnixMilli(), 10)
+	_, err := t.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(t.name),
+		Item: map[string]types.AttributeValue{
+			"pk":        &types.AttributeValueMemberS{Value: r.Key.String()},
+			"published": &types.AttributeValueMemberN{Value: p},
+			"op":        &types.AttributeValueMemberS{Value: string(r.Entry.Op)},
+			"eventUuid": &types.AttributeValueMemberS{Value: r.Entry.EventUUID},
+			"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.now().Add(Retention).Unix(), 10)},
+		},
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR published <= :p"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberN{Value: p}},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil // a newer change is recorded: that one decides
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: put %s: %w", r.Key, err)
+	}
+	return nil
+}
+
+func decode(item map[string]types.AttributeValue) (Key, Entry, error) {
+	pk, ok := item["pk"].(*types.AttributeValueMemberS)
+	if !ok {
+		return Key{}, Entry{}, errors.New("item without string pk")
+	}
+	g, u, ok := strings.Cut(pk.Value, "#")
+	if !ok {
+		return Key{}, Entry{}, fmt.Errorf("malformed pk %q", pk.Value)
+	}
+	k := Key{GroupID: g, UserID: u}
+	var e Entry
+	if n, ok := item["published"].(*types.AttributeValueMemberN); ok {
+		ms, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			return Key{}, Entry{}, fmt.Errorf("item %s: published %q: %w", pk.Value, n.Value, err)
+		}
+		e.Published = time.UnixMilli(ms).UTC()
+	} else {
+		return Key{}, Entry{}, fmt.Errorf("item %s without numeric published", pk.Value)
+	}
+	if s, ok := item["op"].(*types.AttributeValueMemberS); ok {
+		e.Op = membership.Kind(s.Value)
+	}
+	if s, ok := item["eventUuid"].(*types.AttributeValueMemberS); ok {
+		e.EventUUID = s.Value
+	}
+	return k, e, nil
+}
+
+// Memory is an in-process ledger with the same semantics as Table. It serves tests, benchmarks and
+// deployments without STATE_TABLE, where ordering memory then lasts only as long as the warm
+// container.
+type Memory struct {
+	mu sync.Mutex
+	m  map[Key]Entry
+}
+
+// NewMemory returns an empty in-process ledger.
+func NewMemory() *Memory { return &Memory{m: map[Key]Entry{}} }
+
+// Get implements Ledger.
+func (m *Memory) Get(_ context.Context, keys []Key) (map[Key]Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[Key]Entry, len(keys))
+	for _, k := range keys {
+		if e, ok := m.m[k]; ok {
+			out[k] = e
+		}
+	}
+	return out, nil
+}
+
+// Put implements Ledger with the same "newer or equal wins" condition as Table.
+func (m *Memory) Put(_ context.Context, records []Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range records {
+		if old, ok := m.m[r.Key]; ok && old.Published.UnixMilli() > r.Entry.Published.UnixMilli() {
+			continue
+		}
+		r.Entry.Published = r.Entry.Published.Truncate(time.Millisecond)
+		m.m[r.Key] = r.Entry
+	}
+	return nil
+}
+
+// Len returns the number of entries (tests).
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.m)
+}
+
+// TableCreator is the DynamoDB call CreateTable needs.
+type TableCreator interface {
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+}
+
+// CreateTable creates the ledger table (on-demand, key pk) for tests and local runs; deployments
+// declare it in template.yaml with expiresAt as the TTL attribute.
+func CreateTable(ctx context.Context, api TableCreator, name string) error {
+	_, err := api.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: create table %s: %w", name, err)
+	}
+	return nil
+}

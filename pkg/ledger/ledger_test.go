@@ -1,0 +1,194 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
+)
+
+var t0 = time.Date(2024, 5, 1, 12, 0, 0, 123_000_000, time.UTC)
+
+func change(kind membership.Kind, at time.Time) membership.Change {
+	return membership.Change{EventUUID: "ev-" + at.Format("150405.000"), Published: at, Kind: kind, UserID: "00u1", GroupID: "00g1"}
+}
+
+func TestClassify(t *testing.T) {
+	rec := EntryOf(change(membership.KindAdd, t0))
+	tests := []struct {
+		name  string
+		c     membership.Change
+		found bool
+		want  Verdict
+	}{
+		{"no entry", change(membership.KindAdd, t0), false, Apply},
+		{"older", change(membership.KindRemove, t0.Add(-time.Millisecond)), true, Stale},
+		{"older same op", change(membership.KindAdd, t0.Add(-time.Hour)), true, Stale},
+		{"same change", change(membership.KindAdd, t0), true, Applied},
+		{"same time within the millisecond", change(membership.KindAdd, t0.Add(400*time.Microsecond)), true, Applied},
+		{"same time other op", change(membership.KindRemove, t0), true, Apply},
+		{"newer same op", change(membership.KindAdd, t0.Add(time.Millisecond)), true, Apply},
+		{"newer other op", change(membership.KindRemove, t0.Add(time.Second)), true, Apply},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Classify(tc.c, rec, tc.found); got != tc.want {
+				t.Fatalf("Classify = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// fakeDynamo keeps items in memory, returns at most `serve` keys per BatchGetItem call (the rest as
+// UnprocessedKeys, as DynamoDB does under throttling) and evaluates the put condition.
+type fakeDynamo struct {
+	mu       sync.Mutex
+	items    map[string]map[string]types.AttributeValue
+	serve    int
+	getCalls []int // keys requested per call
+	puts     int
+	failPut  error
+}
+
+func (f *fakeDynamo) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out dynamodb.BatchGetItemOutput
+	for table, ka := range in.RequestItems {
+		f.getCalls = append(f.getCalls, len(ka.Keys))
+		if len(ka.Keys) > 100 {
+			return nil, errors.New("ValidationException: too many keys")
+		}
+		seen := map[string]bool{}
+		for _, k := range ka.Keys {
+			pk := k["pk"].(*types.AttributeValueMemberS).Value
+			if seen[pk] {
+				return nil, errors.New("ValidationException: duplicate key")
+			}
+			seen[pk] = true
+		}
+		n := min(f.serve, len(ka.Keys))
+		out.Responses = map[string][]map[string]types.AttributeValue{}
+		for _, k := range ka.Keys[:n] {
+			if it, ok := f.items[k["pk"].(*types.AttributeValueMemberS).Value]; ok {
+				out.Responses[table] = append(out.Responses[table], it)
+			}
+		}
+		if n < len(ka.Keys) {
+			out.UnprocessedKeys = map[string]types.KeysAndAttributes{table: {Keys: ka.Keys[n:]}}
+		}
+	}
+	return &out, nil
+}
+
+func (f *fakeDynamo) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.puts++
+	if f.failPut != nil {
+		return nil, f.failPut
+	}
+	if *in.ConditionExpression != "attribute_not_exists(pk) OR published <= :p" {
+		return nil, fmt.Errorf("unexpected condition %q", *in.ConditionExpression)
+	}
+	pk := in.Item["pk"].(*types.AttributeValueMemberS).Value
+	if old, ok := f.items[pk]; ok {
+		if old["published"].(*types.AttributeValueMemberN).Value > in.ExpressionAttributeValues[":p"].(*types.AttributeValueMemberN).Value {
+			return nil, &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
+		}
+	}
+	f.items[pk] = in.Item
+	return &dynamodb.PutItemOutput{}, nil
+}
+
+func TestTableGetChunksDedupsAndRetriesUnprocessed(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeDynamo{items: map[string]map[string]types.AttributeValue{}, serve: 30}
+	tab := New(f, "state", WithClock(func() time.Time { return t0 }))
+	tab.retryWait = time.Millisecond
+	var recs []Record
+	var keys []Key
+	for i := range 250 {
+		k := Key{GroupID: "00g1", UserID: fmt.Sprintf("00u%03d", i)}
+		keys = append(keys, k, k) // every key twice
+		if i%2 == 0 {
+			recs = append(recs, Record{Key: k, Entry: Entry{Published: t0.Add(time.Duration(i) * time.Millisecond), Op: membership.KindAdd, EventUUID: fmt.Sprint("e", i)}})
+		}
+	}
+	if err := tab.Put(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tab.Get(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 125 {
+		t.Fatalf("got %d entries, want 125", len(got))
+	}
+	for _, r := range recs {
+		e, ok := got[r.Key]
+		if !ok || !e.Published.Equal(r.Entry.Published) || e.Op != r.Entry.Op || e.EventUUID != r.Entry.EventUUID {
+			t.Fatalf("entry %v = %+v, %v; want %+v", r.Key, e, ok, r.Entry)
+		}
+	}
+	for _, n := range f.getCalls {
+		if n > 100 {
+			t.Fatalf("BatchGetItem with %d keys", n)
+		}
+	}
+	exp := f.items["00g1#00u000"]["expiresAt"].(*types.AttributeValueMemberN).Value
+	if want := fmt.Sprint(t0.Add(Retention).Unix()); exp != want {
+		t.Fatalf("expiresAt = %s, want %s", exp, want)
+	}
+}
+
+func TestTablePutKeepsNewer(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeDynamo{items: map[string]map[string]types.AttributeValue{}, serve: 100}
+	tab := New(f, "state")
+	k := Key{GroupID: "00g1", UserID: "00u1"}
+	newer := Record{Key: k, Entry: Entry{Published: t0.Add(time.Second), Op: membership.KindRemove, EventUUID: "new"}}
+	older := Record{Key: k, Entry: Entry{Published: t0, Op: membership.KindAdd, EventUUID: "old"}}
+	if err := tab.Put(ctx, []Record{newer}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.Put(ctx, []Record{older}); err != nil {
+		t.Fatalf("a lost race against a newer change is not an error: %v", err)
+	}
+	got, err := tab.Get(ctx, []Key{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[k].EventUUID != "new" {
+		t.Fatalf("entry = %+v, want the newer change", got[k])
+	}
+}
+
+func TestTablePutReportsErrors(t *testing.T) {
+	f := &fakeDynamo{items: map[string]map[string]types.AttributeValue{}, failPut: errors.New("ProvisionedThroughputExceededException")}
+	tab := New(f, "state")
+	err := tab.Put(context.Background(), []Record{{Key: Key{"g", "u1"}}, {Key: Key{"g", "u2"}}})
+	if err == nil || f.puts != 2 {
+		t.Fatalf("err = %v after %d puts; want an error after 2", err, f.puts)
+	}
+}
+
+func TestMemoryMatchesTableSemantics(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemory()
+	k := Key{GroupID: "00g1", UserID: "00u1"}
+	_ = m.Put(ctx, []Record{{Key: k, Entry: Entry{Published: t0.Add(time.Second), Op: membership.KindRemove}}})
+	_ = m.Put(ctx, []Record{{Key: k, Entry: Entry{Published: t0, Op: membership.KindAdd}}})
+	got, _ := m.Get(ctx, []Key{k, {GroupID: "x", UserID: "y"}})
+	if len(got) != 1 || got[k].Op != membership.KindRemove {
+		t.Fatalf("got %+v", got)
+	}
+}

@@ -1,0 +1,91 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
+)
+
+// startMoto runs moto_server on a free localhost port for the test's lifetime. moto is part of the
+// project's test toolchain (make tools checks it), so a missing moto_server fails the test.
+func startMoto(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command("moto_server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start moto_server (pip install 'moto[server]'): %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if res, err := http.Get(endpoint + "/moto-api/"); err == nil {
+			res.Body.Close()
+			return endpoint
+		}
+	}
+	t.Fatal("moto_server did not start")
+	return ""
+}
+
+func TestTableAgainstMoto(t *testing.T) {
+	endpoint := startMoto(t)
+	ctx := context.Background()
+	db := dynamodb.New(dynamodb.Options{
+		BaseEndpoint: aws.String(endpoint),
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+	if err := CreateTable(ctx, db, "sync-state"); err != nil {
+		t.Fatal(err)
+	}
+	tab := New(db, "sync-state")
+	var recs []Record
+	var keys []Key
+	for i := range 150 {
+		k := Key{GroupID: "00gA", UserID: fmt.Sprintf("00u%03d", i)}
+		keys = append(keys, k)
+		recs = append(recs, Record{Key: k, Entry: EntryOf(membership.Change{EventUUID: fmt.Sprint("e", i), Published: t0, Kind: membership.KindAdd})})
+	}
+	if err := tab.Put(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	// An older remove loses the conditional write; a newer one wins.
+	k0, k1 := keys[0], keys[1]
+	if err := tab.Put(ctx, []Record{
+		{Key: k0, Entry: Entry{Published: t0.Add(-time.Second), Op: membership.KindRemove, EventUUID: "old"}},
+		{Key: k1, Entry: Entry{Published: t0.Add(time.Second), Op: membership.KindRemove, EventUUID: "new"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tab.Get(ctx, append(keys, Key{GroupID: "00gA", UserID: "absent"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 150 {
+		t.Fatalf("got %d entries, want 150", len(got))
+	}
+	if e := got[k0]; e.Op != membership.KindAdd || !e.Published.Equal(t0) {
+		t.Fatalf("k0 = %+v, want the add kept", e)
+	}
+	if e := got[k1]; e.Op != membership.KindRemove || e.EventUUID != "new" {
+		t.Fatalf("k1 = %+v, want the newer remove", e)
+	}
+	if v := Classify(membership.Change{Published: t0, Kind: membership.KindAdd}, got[keys[5]], true); v != Applied {
+		t.Fatalf("redelivered change: %v, want already applied", v)
+	}
+}
