@@ -32,46 +32,35 @@ const Retention = 15 * 24 * time.Hour
 // maxBatchGet is DynamoDB's BatchGetItem limit of keys per call.
 const maxBatchGet = 100
 
-// Key names one (Okta group, Okta user) pair.
-type Key struct {
-	GroupID string // Okta group id, 00g…
-	UserID  string // Okta user id, 00u…
-}
+// Key is the membership a ledger entry is about; its table partition key is
+// "<oktaGroupId>#<oktaUserId>" (see [PK]).
+type Key = membership.Key
 
-// String is the table's partition key value: "<oktaGroupId>#<oktaUserId>".
-func (k Key) String() string { return k.GroupID + "#" + k.UserID }
+// PK returns the table's partition key value for k.
+func PK(k Key) string { return k.GroupID + "#" + k.UserID }
 
-// KeyOf returns the ledger key of a membership change.
-func KeyOf(c membership.Change) Key { return Key{GroupID: c.GroupID, UserID: c.UserID} }
-
-// Entry is what the ledger remembers of the last change applied for a key.
-type Entry struct {
-	Published time.Time       // the change's event time, millisecond precision
-	Op        membership.Kind // add or remove
-	EventUUID string
-}
-
-// EntryOf returns the entry that records c as applied.
-func EntryOf(c membership.Change) Entry {
-	return Entry{Published: c.Published.Truncate(time.Millisecond), Op: c.Kind, EventUUID: c.EventUUID}
-}
-
-// Record is one entry to write.
+// Record is one mark to write: the last change applied for Key.
 type Record struct {
-	Key   Key
-	Entry Entry
+	Key  Key
+	Mark membership.Mark
 }
 
-// Verdict says what to do with a change given the ledger's entry for its key.
+// RecordOf returns the record that marks c as applied.
+func RecordOf(c membership.Change) Record {
+	return Record{Key: membership.KeyOf(c), Mark: membership.MarkOf(c)}
+}
+
+// Verdict says what to do with a change given the ledger's mark for its key.
 type Verdict int
 
 const (
-	// Apply: no entry, or the change is newer than the entry.
+	// Apply: no mark, or the change wins over the mark.
 	Apply Verdict = iota
-	// Stale: the ledger holds a newer change; this one is acknowledged as a no-op.
+	// Stale: the ledger holds a change that wins over this one; acknowledge it as a no-op.
 	Stale
-	// Applied: the ledger holds this very change (same published time and op): a redelivery,
-	// acknowledged without a SCIM request.
+	// Applied: the ledger holds a change of the same time and op (a redelivery of this very
+	// change, typically): the state it wants is already true, so acknowledge it without a SCIM
+	// request.
 	Applied
 )
 
@@ -87,28 +76,27 @@ func (v Verdict) String() string {
 	return "verdict(" + strconv.Itoa(int(v)) + ")"
 }
 
-// Classify compares a change with the ledger entry for its key (found reports whether there is
-// one). Times are compared at millisecond precision, the precision of Okta's published and of the
-// table. With equal times and different ops the change is applied again: the ledger cannot know
-// which of two simultaneous events Okta applied last, and the batch's own tie rule already chose.
-func Classify(c membership.Change, e Entry, found bool) Verdict {
-	if !found {
+// Classify compares a winning change with the ledger's mark for its key (found reports whether
+// there is one). Times compare at millisecond precision, the precision of Okta's published and of
+// the table; otherwise the order is membership's ([membership.Decide]: newer wins, on a tie remove
+// beats add, then the greater event uuid).
+func Classify(c membership.Change, m membership.Mark, found bool) Verdict {
+	if !found || m.IsZero() {
 		return Apply
 	}
-	p, r := c.Published.UnixMilli(), e.Published.UnixMilli()
-	switch {
-	case p < r:
-		return Stale
-	case p == r && c.Kind == e.Op:
+	if c.Published.UnixMilli() == m.Published.UnixMilli() && c.Kind == m.Kind {
 		return Applied
+	}
+	if membership.Decide(c, m) == membership.DecisionStale {
+		return Stale
 	}
 	return Apply
 }
 
 // Ledger is the ordering memory the sync worker and the reconciler use.
 type Ledger interface {
-	// Get returns the entries present for keys; absent keys are missing from the map.
-	Get(ctx context.Context, keys []Key) (map[Key]Entry, error)
+	// Get returns the marks present for keys; absent keys are missing from the map.
+	Get(ctx context.Context, keys []Key) (map[Key]membership.Mark, error)
 	// Put records applied changes. A record older than the stored entry is not written (a newer
 	// change was recorded meanwhile) and is not an error.
 	Put(ctx context.Context, records []Record) error
@@ -157,8 +145,8 @@ func New(api DynamoDBAPI, name string, opts ...Option) *Table {
 
 // Get reads the entries for keys with strongly consistent reads, 100 keys per BatchGetItem call,
 // retrying UnprocessedKeys (DynamoDB returns them under throttling) until ctx ends.
-func (t *Table) Get(ctx context.Context, keys []Key) (map[Key]Entry, error) {
-	out := make(map[Key]Entry, len(keys))
+func (t *Table) Get(ctx context.Context, keys []Key) (map[Key]membership.Mark, error) {
+	out := make(map[Key]membership.Mark, len(keys))
 	uniq := make([]Key, 0, len(keys))
 	seen := make(map[Key]bool, len(keys))
 	for _, k := range keys {
@@ -172,7 +160,7 @@ func (t *Table) Get(ctx context.Context, keys []Key) (map[Key]Entry, error) {
 		chunk := uniq[start:min(start+maxBatchGet, len(uniq))]
 		req := make([]map[string]types.AttributeValue, len(chunk))
 		for i, k := range chunk {
-			req[i] = map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: k.String()}}
+			req[i] = map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: PK(k)}}
 		}
 		if err := t.batchGet(ctx, req, out); err != nil {
 			return nil, err
@@ -181,7 +169,7 @@ func (t *Table) Get(ctx context.Context, keys []Key) (map[Key]Entry, error) {
 	return out, nil
 }
 
-func (t *Table) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, out map[Key]Entry) error {
+func (t *Table) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, out map[Key]membership.Mark) error {
 	wait := t.retryWait
 	for len(keys) > 0 {
 		res, err := t.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
@@ -225,7 +213,7 @@ func (t *Table) Put(ctx context.Context, records []Record) error {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			mu.Lock()
-			errs = append(errs, fmt.Errorf("ledger: put %s: %w", r.Key, ctx.Err()))
+			errs = append(errs, fmt.Errorf("ledger: put %s: %w", PK(r.Key), ctx.Err()))
 			mu.Unlock()
 			continue
 		}
@@ -244,14 +232,14 @@ func (t *Table) Put(ctx context.Context, records []Record) error {
 }
 
 func (t *Table) put(ctx context.Context, r Record) error {
-	p := strconv.FormatInt(r.Entry.Published.UnixMilli(), 10)
+	p := strconv.FormatInt(r.Mark.Published.UnixMilli(), 10)
 	_, err := t.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(t.name),
 		Item: map[string]types.AttributeValue{
-			"pk":        &types.AttributeValueMemberS{Value: r.Key.String()},
+			"pk":        &types.AttributeValueMemberS{Value: PK(r.Key)},
 			"published": &types.AttributeValueMemberN{Value: p},
-			"op":        &types.AttributeValueMemberS{Value: string(r.Entry.Op)},
-			"eventUuid": &types.AttributeValueMemberS{Value: r.Entry.EventUUID},
+			"op":        &types.AttributeValueMemberS{Value: string(r.Mark.Kind)},
+			"eventUuid": &types.AttributeValueMemberS{Value: r.Mark.EventUUID},
 			"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.now().Add(Retention).Unix(), 10)},
 		},
 		ConditionExpression:       aws.String("attribute_not_exists(pk) OR published <= :p"),
@@ -262,33 +250,33 @@ func (t *Table) put(ctx context.Context, r Record) error {
 		return nil // a newer change is recorded: that one decides
 	}
 	if err != nil {
-		return fmt.Errorf("ledger: put %s: %w", r.Key, err)
+		return fmt.Errorf("ledger: put %s: %w", PK(r.Key), err)
 	}
 	return nil
 }
 
-func decode(item map[string]types.AttributeValue) (Key, Entry, error) {
+func decode(item map[string]types.AttributeValue) (Key, membership.Mark, error) {
 	pk, ok := item["pk"].(*types.AttributeValueMemberS)
 	if !ok {
-		return Key{}, Entry{}, errors.New("item without string pk")
+		return Key{}, membership.Mark{}, errors.New("item without string pk")
 	}
 	g, u, ok := strings.Cut(pk.Value, "#")
 	if !ok {
-		return Key{}, Entry{}, fmt.Errorf("malformed pk %q", pk.Value)
+		return Key{}, membership.Mark{}, fmt.Errorf("malformed pk %q", pk.Value)
 	}
 	k := Key{GroupID: g, UserID: u}
-	var e Entry
+	var e membership.Mark
 	if n, ok := item["published"].(*types.AttributeValueMemberN); ok {
 		ms, err := strconv.ParseInt(n.Value, 10, 64)
 		if err != nil {
-			return Key{}, Entry{}, fmt.Errorf("item %s: published %q: %w", pk.Value, n.Value, err)
+			return Key{}, membership.Mark{}, fmt.Errorf("item %s: published %q: %w", pk.Value, n.Value, err)
 		}
 		e.Published = time.UnixMilli(ms).UTC()
 	} else {
-		return Key{}, Entry{}, fmt.Errorf("item %s without numeric published", pk.Value)
+		return Key{}, membership.Mark{}, fmt.Errorf("item %s without numeric published", pk.Value)
 	}
 	if s, ok := item["op"].(*types.AttributeValueMemberS); ok {
-		e.Op = membership.Kind(s.Value)
+		e.Kind = membership.Kind(s.Value)
 	}
 	if s, ok := item["eventUuid"].(*types.AttributeValueMemberS); ok {
 		e.EventUUID = s.Value
@@ -301,17 +289,17 @@ func decode(item map[string]types.AttributeValue) (Key, Entry, error) {
 // container.
 type Memory struct {
 	mu sync.Mutex
-	m  map[Key]Entry
+	m  map[Key]membership.Mark
 }
 
 // NewMemory returns an empty in-process ledger.
-func NewMemory() *Memory { return &Memory{m: map[Key]Entry{}} }
+func NewMemory() *Memory { return &Memory{m: map[Key]membership.Mark{}} }
 
 // Get implements Ledger.
-func (m *Memory) Get(_ context.Context, keys []Key) (map[Key]Entry, error) {
+func (m *Memory) Get(_ context.Context, keys []Key) (map[Key]membership.Mark, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[Key]Entry, len(keys))
+	out := make(map[Key]membership.Mark, len(keys))
 	for _, k := range keys {
 		if e, ok := m.m[k]; ok {
 			out[k] = e
@@ -325,11 +313,11 @@ func (m *Memory) Put(_ context.Context, records []Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range records {
-		if old, ok := m.m[r.Key]; ok && old.Published.UnixMilli() > r.Entry.Published.UnixMilli() {
+		if old, ok := m.m[r.Key]; ok && old.Published.UnixMilli() > r.Mark.Published.UnixMilli() {
 			continue
 		}
-		r.Entry.Published = r.Entry.Published.Truncate(time.Millisecond)
-		m.m[r.Key] = r.Entry
+		r.Mark.Published = time.UnixMilli(r.Mark.Published.UnixMilli()).UTC()
+		m.m[r.Key] = r.Mark
 	}
 	return nil
 }

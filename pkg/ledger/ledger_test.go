@@ -22,7 +22,7 @@ func change(kind membership.Kind, at time.Time) membership.Change {
 }
 
 func TestClassify(t *testing.T) {
-	rec := EntryOf(change(membership.KindAdd, t0))
+	rec := membership.MarkOf(change(membership.KindAdd, t0))
 	tests := []struct {
 		name  string
 		c     membership.Change
@@ -34,9 +34,13 @@ func TestClassify(t *testing.T) {
 		{"older same op", change(membership.KindAdd, t0.Add(-time.Hour)), true, Stale},
 		{"same change", change(membership.KindAdd, t0), true, Applied},
 		{"same time within the millisecond", change(membership.KindAdd, t0.Add(400*time.Microsecond)), true, Applied},
-		{"same time other op", change(membership.KindRemove, t0), true, Apply},
+		{"same time, remove beats add", change(membership.KindRemove, t0), true, Apply},
 		{"newer same op", change(membership.KindAdd, t0.Add(time.Millisecond)), true, Apply},
 		{"newer other op", change(membership.KindRemove, t0.Add(time.Second)), true, Apply},
+	}
+	removed := membership.MarkOf(change(membership.KindRemove, t0))
+	if got := Classify(change(membership.KindAdd, t0), removed, true); got != Stale {
+		t.Fatalf("add at the time of a recorded remove: %v, want stale (remove wins ties)", got)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,7 +124,7 @@ func TestTableGetChunksDedupsAndRetriesUnprocessed(t *testing.T) {
 		k := Key{GroupID: "00g1", UserID: fmt.Sprintf("00u%03d", i)}
 		keys = append(keys, k, k) // every key twice
 		if i%2 == 0 {
-			recs = append(recs, Record{Key: k, Entry: Entry{Published: t0.Add(time.Duration(i) * time.Millisecond), Op: membership.KindAdd, EventUUID: fmt.Sprint("e", i)}})
+			recs = append(recs, Record{Key: k, Mark: membership.Mark{Published: t0.Add(time.Duration(i) * time.Millisecond), Kind: membership.KindAdd, EventUUID: fmt.Sprint("e", i)}})
 		}
 	}
 	if err := tab.Put(ctx, recs); err != nil {
@@ -135,8 +139,8 @@ func TestTableGetChunksDedupsAndRetriesUnprocessed(t *testing.T) {
 	}
 	for _, r := range recs {
 		e, ok := got[r.Key]
-		if !ok || !e.Published.Equal(r.Entry.Published) || e.Op != r.Entry.Op || e.EventUUID != r.Entry.EventUUID {
-			t.Fatalf("entry %v = %+v, %v; want %+v", r.Key, e, ok, r.Entry)
+		if !ok || !e.Published.Equal(r.Mark.Published) || e.Kind != r.Mark.Kind || e.EventUUID != r.Mark.EventUUID {
+			t.Fatalf("entry %v = %+v, %v; want %+v", r.Key, e, ok, r.Mark)
 		}
 	}
 	for _, n := range f.getCalls {
@@ -155,8 +159,8 @@ func TestTablePutKeepsNewer(t *testing.T) {
 	f := &fakeDynamo{items: map[string]map[string]types.AttributeValue{}, serve: 100}
 	tab := New(f, "state")
 	k := Key{GroupID: "00g1", UserID: "00u1"}
-	newer := Record{Key: k, Entry: Entry{Published: t0.Add(time.Second), Op: membership.KindRemove, EventUUID: "new"}}
-	older := Record{Key: k, Entry: Entry{Published: t0, Op: membership.KindAdd, EventUUID: "old"}}
+	newer := Record{Key: k, Mark: membership.Mark{Published: t0.Add(time.Second), Kind: membership.KindRemove, EventUUID: "new"}}
+	older := Record{Key: k, Mark: membership.Mark{Published: t0, Kind: membership.KindAdd, EventUUID: "old"}}
 	if err := tab.Put(ctx, []Record{newer}); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +179,7 @@ func TestTablePutKeepsNewer(t *testing.T) {
 func TestTablePutReportsErrors(t *testing.T) {
 	f := &fakeDynamo{items: map[string]map[string]types.AttributeValue{}, failPut: errors.New("ProvisionedThroughputExceededException")}
 	tab := New(f, "state")
-	err := tab.Put(context.Background(), []Record{{Key: Key{"g", "u1"}}, {Key: Key{"g", "u2"}}})
+	err := tab.Put(context.Background(), []Record{{Key: Key{GroupID: "g", UserID: "u1"}}, {Key: Key{GroupID: "g", UserID: "u2"}}})
 	if err == nil || f.puts != 2 {
 		t.Fatalf("err = %v after %d puts; want an error after 2", err, f.puts)
 	}
@@ -185,10 +189,10 @@ func TestMemoryMatchesTableSemantics(t *testing.T) {
 	ctx := context.Background()
 	m := NewMemory()
 	k := Key{GroupID: "00g1", UserID: "00u1"}
-	_ = m.Put(ctx, []Record{{Key: k, Entry: Entry{Published: t0.Add(time.Second), Op: membership.KindRemove}}})
-	_ = m.Put(ctx, []Record{{Key: k, Entry: Entry{Published: t0, Op: membership.KindAdd}}})
+	_ = m.Put(ctx, []Record{{Key: k, Mark: membership.Mark{Published: t0.Add(time.Second), Kind: membership.KindRemove}}})
+	_ = m.Put(ctx, []Record{{Key: k, Mark: membership.Mark{Published: t0, Kind: membership.KindAdd}}})
 	got, _ := m.Get(ctx, []Key{k, {GroupID: "x", UserID: "y"}})
-	if len(got) != 1 || got[k].Op != membership.KindRemove {
+	if len(got) != 1 || got[k].Kind != membership.KindRemove {
 		t.Fatalf("got %+v", got)
 	}
 }

@@ -59,7 +59,7 @@ func TestTableAgainstMoto(t *testing.T) {
 	for i := range 150 {
 		k := Key{GroupID: "00gA", UserID: fmt.Sprintf("00u%03d", i)}
 		keys = append(keys, k)
-		recs = append(recs, Record{Key: k, Entry: EntryOf(membership.Change{EventUUID: fmt.Sprint("e", i), Published: t0, Kind: membership.KindAdd})})
+		recs = append(recs, Record{Key: k, Mark: membership.MarkOf(membership.Change{EventUUID: fmt.Sprint("e", i), Published: t0, Kind: membership.KindAdd})})
 	}
 	if err := tab.Put(ctx, recs); err != nil {
 		t.Fatal(err)
@@ -67,8 +67,8 @@ func TestTableAgainstMoto(t *testing.T) {
 	// An older remove loses the conditional write; a newer one wins.
 	k0, k1 := keys[0], keys[1]
 	if err := tab.Put(ctx, []Record{
-		{Key: k0, Entry: Entry{Published: t0.Add(-time.Second), Op: membership.KindRemove, EventUUID: "old"}},
-		{Key: k1, Entry: Entry{Published: t0.Add(time.Second), Op: membership.KindRemove, EventUUID: "new"}},
+		{Key: k0, Mark: membership.Mark{Published: t0.Add(-time.Second), Kind: membership.KindRemove, EventUUID: "old"}},
+		{Key: k1, Mark: membership.Mark{Published: t0.Add(time.Second), Kind: membership.KindRemove, EventUUID: "new"}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -79,10 +79,10 @@ func TestTableAgainstMoto(t *testing.T) {
 	if len(got) != 150 {
 		t.Fatalf("got %d entries, want 150", len(got))
 	}
-	if e := got[k0]; e.Op != membership.KindAdd || !e.Published.Equal(t0) {
+	if e := got[k0]; e.Kind != membership.KindAdd || !e.Published.Equal(t0) {
 		t.Fatalf("k0 = %+v, want the add kept", e)
 	}
-	if e := got[k1]; e.Op != membership.KindRemove || e.EventUUID != "new" {
+	if e := got[k1]; e.Kind != membership.KindRemove || e.EventUUID != "new" {
 		t.Fatalf("k1 = %+v, want the newer remove", e)
 	}
 	if v := Classify(membership.Change{Published: t0, Kind: membership.KindAdd}, got[keys[5]], true); v != Applied {
