@@ -96,7 +96,7 @@ type group struct {
 }
 
 type user struct {
-	id, login, email, firstName, lastName, status string
+	id, login, email, firstName, lastName, status  string
 	created, activated, statusChanged, lastUpdated time.Time
 }
 
