@@ -1,0 +1,70 @@
+// Package provision is the SCIM apply path shared by the sync worker and the reconciler: a
+// [Directory] that links Okta users and groups to SCIM users and groups with as few requests as
+// possible and remembers what it learned for the life of a warm container, and an [Applier] that
+// turns a plan into PATCH requests of at most 100 member values, with audit records and metrics.
+package provision
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+)
+
+// SCIM is the part of the SCIM client (pkg/scim.Client) this package uses.
+type SCIM interface {
+	FindUserByExternalID(ctx context.Context, externalID string) (scim.User, error)
+	FindUserByUserName(ctx context.Context, userName string) (scim.User, error)
+	ListUsers(ctx context.Context, fn func([]scim.User) error) error
+	FindGroupByDisplayName(ctx context.Context, displayName string) (scim.Group, error)
+	GetGroup(ctx context.Context, id string) (scim.Group, error)
+	CreateGroup(ctx context.Context, g scim.Group, memberIDs []string) (scim.Group, error)
+	AddMembers(ctx context.Context, groupID string, userIDs []string) ([]string, error)
+	RemoveMembers(ctx context.Context, groupID string, userIDs []string) ([]string, error)
+}
+
+// Metrics receives counters and values (telemetry.Metrics satisfies it). Implementations must be
+// safe for concurrent use.
+type Metrics interface {
+	Count(name string, n float64)
+	Value(name string, v float64, unit string)
+}
+
+// Errors callers branch on.
+var (
+	// ErrNotSelected: the group's name is not selected (GROUP_PREFIX / GROUP_REGEX); it is never
+	// read-modified-written.
+	ErrNotSelected = errors.New("group not selected")
+	// ErrGroupNotFound: the group is not in SCIM and creating it is disabled.
+	ErrGroupNotFound = errors.New("group not found in SCIM")
+	// ErrGroupGone: the cached SCIM group was deleted meanwhile; the cache entry is dropped, so
+	// a retry resolves (or creates) it again.
+	ErrGroupGone = errors.New("SCIM group deleted meanwhile")
+	// ErrUserNotProvisioned: no SCIM user has externalId = Okta user id or userName = login.
+	ErrUserNotProvisioned = errors.New("user not provisioned in SCIM")
+)
+
+// status returns the HTTP status of a SCIM error (0 when it is not an API error).
+func status(err error) int {
+	var ae *scim.APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
+}
+
+// Fatal reports whether err means that further SCIM requests in this invocation are pointless:
+// the token was rejected (pkg/scim already re-read the secret once) or the context ended.
+func Fatal(err error) bool {
+	return errors.Is(err, scim.ErrUnauthorized) || status(err) == http.StatusUnauthorized ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// perUserRetryable reports whether a failed chunk PATCH should be retried one user at a time: a
+// 4xx that names the request's content (a user deleted meanwhile, an id AWS rejects), not the
+// token (401), the rate limit (429) or the service (5xx).
+func perUserRetryable(err error) bool {
+	s := status(err)
+	return s >= 400 && s < 500 && s != http.StatusUnauthorized && s != http.StatusTooManyRequests
+}
