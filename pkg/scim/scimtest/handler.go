@@ -1,0 +1,650 @@
+package scimtest
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	schemaUser  = "urn:ietf:params:scim:schemas:core:2.0:User"
+	schemaGroup = "urn:ietf:params:scim:schemas:core:2.0:Group"
+	schemaList  = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+	schemaError = "urn:ietf:params:scim:api:messages:2.0:Error"
+	schemaPatch = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+)
+
+// Details copied from AWS's answers where known, so tests can see realistic text.
+const (
+	detailInvalid      = "Request is unparsable, syntactically incorrect, or violates schema."
+	detailUnauthorized = "The authorization header is invalid or missing."
+	detailThrottled    = "Rate exceeded"
+	detailInternal     = "Service failed to process the request."
+	detailReplaceAll   = "Replacing group memberships is not supported."
+	detailRemoveAll    = "Removing all members from a group is not supported."
+	detailPathless     = `Current PATCH support allows omitting "path" attribute only for Add and Replace operations modifying a single attribute.`
+	detailTooMany      = "A maximum of 100 membership changes are allowed in a single request."
+	maxBodyBytes       = 1 << 20
+)
+
+// errorBody is AWS's error shape. AWS repeats the schema URN under a misspelt "schema" key and
+// sends status as a string; both are reproduced so clients are tested against them.
+type errorBody struct {
+	Schema             []string `json:"schema"`
+	Schemas            []string `json:"schemas"`
+	Detail             string   `json:"detail"`
+	Status             string   `json:"status"`
+	ExceptionRequestID string   `json:"exceptionRequestId"`
+	TimeStamp          string   `json:"timeStamp"`
+}
+
+type meta struct {
+	ResourceType string `json:"resourceType"`
+	Created      string `json:"created"`
+	LastModified string `json:"lastModified"`
+}
+
+type nameJSON struct {
+	FamilyName string `json:"familyName,omitempty"`
+	GivenName  string `json:"givenName,omitempty"`
+}
+
+type emailJSON struct {
+	Value   string `json:"value"`
+	Type    string `json:"type,omitempty"`
+	Primary bool   `json:"primary"`
+}
+
+type userJSON struct {
+	ID          string      `json:"id"`
+	ExternalID  string      `json:"externalId,omitempty"`
+	Meta        meta        `json:"meta"`
+	Schemas     []string    `json:"schemas"`
+	UserName    string      `json:"userName"`
+	Name        *nameJSON   `json:"name,omitempty"`
+	DisplayName string      `json:"displayName,omitempty"`
+	Active      bool        `json:"active"`
+	Emails      []emailJSON `json:"emails,omitempty"`
+}
+
+type memberJSON struct {
+	Value string `json:"value"`
+}
+
+type groupJSON struct {
+	ID          string   `json:"id"`
+	ExternalID  string   `json:"externalId,omitempty"`
+	Meta        meta     `json:"meta"`
+	Schemas     []string `json:"schemas"`
+	DisplayName string   `json:"displayName"`
+	// AWS always answers an empty list: it never returns members on group reads.
+	Members []memberJSON `json:"members"`
+}
+
+type listJSON struct {
+	TotalResults *int     `json:"totalResults,omitempty"`
+	ItemsPerPage int      `json:"itemsPerPage"`
+	StartIndex   *int     `json:"startIndex,omitempty"`
+	NextCursor   string   `json:"nextCursor,omitempty"`
+	Schemas      []string `json:"schemas"`
+	Resources    []any    `json:"Resources"`
+}
+
+const timeFormat = "2006-01-02T15:04:05Z"
+
+func (u *user) json() userJSON {
+	j := userJSON{
+		ID: u.id, ExternalID: u.externalID,
+		Meta:    meta{ResourceType: "User", Created: u.created.Format(timeFormat), LastModified: u.modified.Format(timeFormat)},
+		Schemas: []string{schemaUser}, UserName: u.userName, DisplayName: u.displayName, Active: u.active,
+	}
+	if u.givenName != "" || u.familyName != "" {
+		j.Name = &nameJSON{FamilyName: u.familyName, GivenName: u.givenName}
+	}
+	if u.email != "" {
+		j.Emails = []emailJSON{{Value: u.email, Type: "work", Primary: true}}
+	}
+	return j
+}
+
+func (g *group) json() groupJSON {
+	return groupJSON{
+		ID: g.id, ExternalID: g.externalID,
+		Meta:    meta{ResourceType: "Group", Created: g.created.Format(timeFormat), LastModified: g.modified.Format(timeFormat)},
+		Schemas: []string{schemaGroup}, DisplayName: g.displayName, Members: []memberJSON{},
+	}
+}
+
+// apiError is an error answer decided while holding the lock, written after releasing it.
+type apiError struct {
+	status     int
+	detail     string
+	retryAfter string
+}
+
+func errInvalid(detail string) *apiError {
+	if detail == "" {
+		detail = detailInvalid
+	}
+	return &apiError{status: http.StatusBadRequest, detail: detail}
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rel, inBase := strings.CutPrefix(r.URL.Path, s.basePath)
+	if !inBase || (rel != "" && !strings.HasPrefix(rel, "/")) {
+		rel = "" // outside the tenant: AWS answers 401 for a wrong tenant id
+	}
+	route, id := routeOf(r.Method, rel)
+
+	s.mu.Lock()
+	s.requests[route]++
+	s.total++
+	latency := s.faults.Latency
+	s.mu.Unlock()
+
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		select {
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+
+	if !inBase || !s.authorized(r) {
+		s.writeError(w, &apiError{status: http.StatusUnauthorized, detail: detailUnauthorized})
+		return
+	}
+	if f := s.fault(route, r); f != nil {
+		s.writeError(w, f)
+		return
+	}
+
+	switch route {
+	case "GET /Users":
+		s.listUsers(w, r)
+	case "POST /Users":
+		s.createUser(w, r)
+	case "GET /Users/{id}":
+		s.getUser(w, id)
+	case "GET /Groups":
+		s.listGroups(w, r)
+	case "POST /Groups":
+		s.createGroup(w, r)
+	case "GET /Groups/{id}":
+		s.getGroup(w, id)
+	case "PATCH /Groups/{id}":
+		s.patchGroup(w, r, id)
+	case "DELETE /Groups/{id}":
+		s.deleteGroup(w, id)
+	default:
+		if strings.HasSuffix(route, " /Users") || strings.HasSuffix(route, "/{id}") || strings.HasSuffix(route, " /Groups") {
+			s.writeError(w, &apiError{status: http.StatusMethodNotAllowed, detail: "Method not allowed."})
+			return
+		}
+		s.writeError(w, &apiError{status: http.StatusNotFound, detail: "Unknown path."})
+	}
+}
+
+// routeOf maps a method and a path below the base path to a route key and the resource id.
+func routeOf(method, rel string) (route, id string) {
+	parts := strings.Split(strings.Trim(rel, "/"), "/")
+	switch {
+	case len(parts) == 1 && (parts[0] == "Users" || parts[0] == "Groups"):
+		return method + " /" + parts[0], ""
+	case len(parts) == 2 && (parts[0] == "Users" || parts[0] == "Groups") && parts[1] != "":
+		return method + " /" + parts[0] + "/{id}", parts[1]
+	}
+	return method + " /other", ""
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	s.mu.Lock()
+	want, expired := s.token, s.expired
+	s.mu.Unlock()
+	return !expired && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1
+}
+
+// fault picks the fault for this request, if any: scripted first, then the hook, then random.
+func (s *Server) fault(route string, r *http.Request) *apiError {
+	s.mu.Lock()
+	for i, f := range s.script {
+		if f.Route == "" || f.Route == route {
+			s.script = append(s.script[:i:i], s.script[i+1:]...)
+			s.mu.Unlock()
+			return faultError(f)
+		}
+	}
+	hook := s.faultFunc
+	s.mu.Unlock()
+	if hook != nil {
+		if f := hook(route, r); f != nil {
+			return faultError(*f)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fz := s.faults
+	if fz.ThrottleRate <= 0 && fz.ErrorRate <= 0 {
+		return nil
+	}
+	// One draw per request keeps the fault sequence a pure function of the seed.
+	p := s.faultRand.Float64()
+	switch {
+	case p < fz.ThrottleRate:
+		return &apiError{status: http.StatusTooManyRequests, detail: detailThrottled, retryAfter: fz.RetryAfter}
+	case p < fz.ThrottleRate+fz.ErrorRate:
+		return &apiError{status: http.StatusInternalServerError, detail: detailInternal}
+	}
+	return nil
+}
+
+func faultError(f Fault) *apiError {
+	detail := http.StatusText(f.Status)
+	switch f.Status {
+	case http.StatusTooManyRequests:
+		detail = detailThrottled
+	case http.StatusInternalServerError:
+		detail = detailInternal
+	case http.StatusBadRequest:
+		detail = detailInvalid
+	}
+	return &apiError{status: f.Status, detail: detail, retryAfter: f.RetryAfter}
+}
+
+func (s *Server) requestID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, b := s.idRand.Uint64(), s.idRand.Uint64()
+	return fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", uint32(a>>32), uint16(a>>16), uint16(a)&0x0fff, (uint16(b>>48)&0x3fff)|0x8000, b&0xffffffffffff)
+}
+
+func (s *Server) writeError(w http.ResponseWriter, e *apiError) {
+	s.mu.Lock()
+	switch {
+	case e.status == http.StatusUnauthorized:
+		s.unauthorized++
+	case e.status == http.StatusTooManyRequests:
+		s.throttled++
+	case e.status >= 500:
+		s.serverErrors++
+	}
+	s.mu.Unlock()
+	id := s.requestID()
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("x-amzn-RequestId", id)
+	if e.retryAfter != "" {
+		h.Set("Retry-After", e.retryAfter)
+	}
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(errorBody{
+		Schema: []string{schemaError}, Schemas: []string{schemaError},
+		Detail: e.detail, Status: strconv.Itoa(e.status), ExceptionRequestID: id,
+		TimeStamp: s.now().UTC().Format("2006-01-02 15:04:05.000"),
+	})
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("x-amzn-RequestId", s.requestID())
+	w.WriteHeader(status)
+	if v != nil {
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+// --- paging ---
+
+// page is the parsed count/cursor/filter query of a list request.
+type page struct {
+	filter    string
+	hasFilter bool
+	count     int
+	cursored  bool
+	after     uint64 // seq of the last item of the previous page
+}
+
+// parsePage validates the query of GET /Users or /Groups. AWS documents count in [1, 100]
+// ("Valid Range"), so anything else is a ValidationException; parameters AWS lists as
+// unsupported (startIndex, attributes, excludedAttributes) are rejected too.
+func parsePage(r *http.Request) (page, *apiError) {
+	q := r.URL.Query()
+	p := page{count: MaxPageSize}
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return p, errInvalid("")
+		}
+		v := vs[0]
+		switch k {
+		case "filter":
+			p.filter, p.hasFilter = v, true
+		case "count":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxPageSize {
+				return p, errInvalid("count must be between 1 and 100.")
+			}
+			p.count = n
+		case "cursor":
+			p.cursored = true
+			if v != "" {
+				seq, ok := decodeCursor(v)
+				if !ok {
+					return p, errInvalid("Invalid cursor.")
+				}
+				p.after = seq
+			}
+		default:
+			return p, errInvalid("")
+		}
+	}
+	return p, nil
+}
+
+func encodeCursor(seq uint64) string {
+	return base64.StdEncoding.EncodeToString([]byte("scimtest:" + strconv.FormatUint(seq, 10)))
+}
+
+func decodeCursor(c string) (uint64, bool) {
+	b, err := base64.StdEncoding.DecodeString(c)
+	if err != nil {
+		return 0, false
+	}
+	n, ok := strings.CutPrefix(string(b), "scimtest:")
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(n, 10, 64)
+	return seq, err == nil
+}
+
+// paginate cuts one page (the caller holds s.mu) out of items (sorted by seq) and shapes the list response. With a
+// cursor the answer has itemsPerPage and nextCursor; without, AWS's older non-paginated shape
+// with totalResults and startIndex (first count items only).
+func paginate[T any](s *Server, p page, items []T, seqOf func(T) uint64, render func(T) any) listJSON {
+	resp := listJSON{Schemas: []string{schemaList}, Resources: []any{}}
+	if !p.cursored {
+		total, one := len(items), 1
+		n := min(len(items), p.count)
+		for _, it := range items[:n] {
+			resp.Resources = append(resp.Resources, render(it))
+		}
+		resp.TotalResults, resp.StartIndex, resp.ItemsPerPage = &total, &one, n
+		return resp
+	}
+	start := 0
+	for start < len(items) && seqOf(items[start]) <= p.after {
+		start++
+	}
+	n := p.count
+	if s.uneven && n > 1 {
+		n = 1 + s.faultRand.IntN(n)
+	}
+	end := min(len(items), start+n)
+	for _, it := range items[start:end] {
+		resp.Resources = append(resp.Resources, render(it))
+	}
+	resp.ItemsPerPage = end - start
+	if end < len(items) {
+		resp.NextCursor = encodeCursor(seqOf(items[end-1]))
+	}
+	return resp
+}
+
+// --- users ---
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
+	p, aerr := parsePage(r)
+	if aerr != nil {
+		s.writeError(w, aerr)
+		return
+	}
+	var f userFilter
+	if p.hasFilter {
+		var err error
+		if f, err = parseUserFilter(p.filter); err != nil {
+			s.writeError(w, errInvalid(""))
+			return
+		}
+	}
+	s.mu.Lock()
+	var items []*user
+	switch {
+	case f.hasUserName:
+		if u := s.byUserName[f.userName]; u != nil {
+			items = []*user{u}
+		}
+	case f.hasExternalID:
+		for _, u := range s.userOrder {
+			if u.externalID == f.externalID {
+				items = append(items, u)
+			}
+		}
+	case f.hasID:
+		if u := s.users[f.id]; u != nil {
+			items = []*user{u}
+		}
+	case f.hasGroup:
+		// An unknown group id yields an empty list (AWS behaviour not documented).
+		if g := s.groups[f.groupID]; g != nil {
+			items = s.sortedMembersLocked(g)
+		}
+	default:
+		items = s.userOrder
+	}
+	resp := paginate(s, p, items, func(u *user) uint64 { return u.seq }, func(u *user) any { return u.json() })
+	s.mu.Unlock()
+	s.writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) getUser(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	u := s.users[id]
+	var j userJSON
+	if u != nil {
+		j = u.json()
+	}
+	s.mu.Unlock()
+	if u == nil {
+		s.writeError(w, &apiError{status: http.StatusNotFound, detail: fmt.Sprintf("User %s not found.", id)})
+		return
+	}
+	s.writeJSON(w, http.StatusOK, j)
+}
+
+type createUserReq struct {
+	UserName    string `json:"userName"`
+	ExternalID  string `json:"externalId"`
+	DisplayName string `json:"displayName"`
+	Name        struct {
+		GivenName  string `json:"givenName"`
+		FamilyName string `json:"familyName"`
+	} `json:"name"`
+	Active *bool       `json:"active"`
+	Emails []emailJSON `json:"emails"`
+	Groups any         `json:"groups"`
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
+	var req createUserReq
+	if err := decodeBody(r, &req); err != nil {
+		s.writeError(w, errInvalid(""))
+		return
+	}
+	// AWS: givenName, familyName, userName and displayName are required; groups may not be set;
+	// multi-valued attributes hold at most one value, and the email must be primary.
+	if req.UserName == "" || req.DisplayName == "" || req.Name.GivenName == "" || req.Name.FamilyName == "" ||
+		req.Groups != nil || len(req.Emails) > 1 || (len(req.Emails) == 1 && !req.Emails[0].Primary) {
+		s.writeError(w, errInvalid(""))
+		return
+	}
+	active := req.Active == nil || *req.Active
+	email := ""
+	if len(req.Emails) == 1 {
+		email = req.Emails[0].Value
+	}
+	s.mu.Lock()
+	u, err := s.addUserLocked(req.UserName, req.ExternalID, req.DisplayName, req.Name.GivenName, req.Name.FamilyName, email, active)
+	var j userJSON
+	if err == nil {
+		j = u.json()
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.writeError(w, &apiError{status: http.StatusConflict, detail: "Duplicate userName"})
+		return
+	}
+	s.writeJSON(w, http.StatusCreated, j)
+}
+
+// --- groups ---
+
+func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
+	p, aerr := parsePage(r)
+	if aerr != nil {
+		s.writeError(w, aerr)
+		return
+	}
+	var f groupFilter
+	if p.hasFilter {
+		var err error
+		if f, err = parseGroupFilter(p.filter); err != nil {
+			s.writeError(w, errInvalid(""))
+			return
+		}
+	}
+	s.mu.Lock()
+	var items []*group
+	switch {
+	case f.hasDisplayName:
+		if g := s.byGroupNm[f.displayName]; g != nil {
+			items = []*group{g}
+		}
+	case f.hasExternalID:
+		for _, g := range s.groupOrder {
+			if g.externalID == f.externalID {
+				items = append(items, g)
+			}
+		}
+	case f.hasID:
+		if g := s.groups[f.id]; g != nil {
+			if _, in := g.members[f.member]; !f.hasMember || in {
+				items = []*group{g}
+			}
+		}
+	default:
+		items = s.groupOrder
+	}
+	resp := paginate(s, p, items, func(g *group) uint64 { return g.seq }, func(g *group) any { return g.json() })
+	s.mu.Unlock()
+	s.writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) getGroup(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	g := s.groups[id]
+	var j groupJSON
+	if g != nil {
+		j = g.json()
+	}
+	s.mu.Unlock()
+	if g == nil {
+		s.writeError(w, &apiError{status: http.StatusNotFound, detail: fmt.Sprintf("Group %s not found.", id)})
+		return
+	}
+	s.writeJSON(w, http.StatusOK, j)
+}
+
+type createGroupReq struct {
+	DisplayName string `json:"displayName"`
+	ExternalID  string `json:"externalId"`
+	Members     []struct {
+		Value string `json:"value"`
+	} `json:"members"`
+}
+
+func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
+	var req createGroupReq
+	if err := decodeBody(r, &req); err != nil || req.DisplayName == "" {
+		s.writeError(w, errInvalid(""))
+		return
+	}
+	s.mu.Lock()
+	s.maxPatchValues = max(s.maxPatchValues, len(req.Members))
+	aerr := func() *apiError {
+		if len(req.Members) > MaxMemberValues {
+			return errInvalid("A maximum of 100 members can be added in a single request.")
+		}
+		for _, m := range req.Members {
+			if s.users[m.Value] == nil {
+				return &apiError{status: s.unknownCode, detail: fmt.Sprintf("User %s not found.", m.Value)}
+			}
+		}
+		return nil
+	}()
+	var j groupJSON
+	if aerr == nil {
+		g, err := s.addGroupLocked(req.DisplayName, req.ExternalID)
+		if err != nil {
+			aerr = &apiError{status: http.StatusConflict, detail: "Duplicate GroupDisplayName"}
+		} else {
+			for _, m := range req.Members {
+				g.members[m.Value] = struct{}{}
+				s.users[m.Value].groups[g.id] = struct{}{}
+			}
+			j = g.json()
+		}
+	}
+	s.mu.Unlock()
+	if aerr != nil {
+		s.writeError(w, aerr)
+		return
+	}
+	s.writeJSON(w, http.StatusCreated, j)
+}
+
+func (s *Server) deleteGroup(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	g := s.groups[id]
+	if g != nil {
+		for uid := range g.members {
+			delete(s.users[uid].groups, id)
+		}
+		delete(s.groups, id)
+		delete(s.byGroupNm, g.displayName)
+		for i, o := range s.groupOrder {
+			if o == g {
+				s.groupOrder = append(s.groupOrder[:i:i], s.groupOrder[i+1:]...)
+				break
+			}
+		}
+	}
+	s.mu.Unlock()
+	if g == nil {
+		s.writeError(w, &apiError{status: http.StatusNotFound, detail: fmt.Sprintf("Group %s not found.", id)})
+		return
+	}
+	s.writeJSON(w, http.StatusNoContent, nil)
+}
+
+func decodeBody(r *http.Request, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(body, v)
+}
