@@ -108,7 +108,7 @@ func jsonStringEnd(s string) int {
 
 // userFilter is a parsed GET /Users filter.
 type userFilter struct {
-	userName, externalID, groupID, id string
+	userName, externalID, groupID, id           string
 	hasUserName, hasExternalID, hasGroup, hasID bool
 }
 
@@ -135,7 +135,7 @@ func parseUserFilter(s string) (userFilter, error) {
 
 // groupFilter is a parsed GET /Groups filter.
 type groupFilter struct {
-	displayName, externalID, id, member string
+	displayName, externalID, id, member             string
 	hasDisplayName, hasExternalID, hasID, hasMember bool
 }
 
