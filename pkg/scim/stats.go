@@ -1,0 +1,97 @@
+package scim
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Operation names, the keys of Stats.Requests.
+const (
+	OpGetUser                = "GetUser"
+	OpFindUserByUserName     = "FindUserByUserName"
+	OpFindUserByExternalID   = "FindUserByExternalID"
+	OpListUsers              = "ListUsers"
+	OpListGroupMembers       = "ListGroupMembers"
+	OpFindGroupByDisplayName = "FindGroupByDisplayName"
+	OpGetGroup               = "GetGroup"
+	OpCreateGroup            = "CreateGroup"
+	OpDeleteGroup            = "DeleteGroup"
+	OpIsMember               = "IsMember"
+	OpListGroups             = "ListGroups"
+	OpAddMembers             = "AddMembers"
+	OpRemoveMembers          = "RemoveMembers"
+	OpRenameGroup            = "RenameGroup"
+)
+
+var allOps = []string{
+	OpGetUser, OpFindUserByUserName, OpFindUserByExternalID, OpListUsers, OpListGroupMembers,
+	OpFindGroupByDisplayName, OpGetGroup, OpCreateGroup, OpDeleteGroup, OpIsMember, OpListGroups,
+	OpAddMembers, OpRemoveMembers, OpRenameGroup,
+}
+
+// Stats are the client's counters since New, for metrics (ScimRequests, ScimThrottles,
+// ScimRetries, ScimUnauthorized) and benchmarks.
+type Stats struct {
+	// Requests counts HTTP requests sent per operation, every attempt included (a throttled
+	// request retried twice counts 3).
+	Requests map[string]int64
+	// Throttles counts 429 answers.
+	Throttles int64
+	// Retries counts re-sent requests: after 429, 5xx, transport errors, and the one re-send
+	// after a 401 and a token refresh.
+	Retries int64
+	// ServerErrors counts 5xx answers.
+	ServerErrors int64
+	// Unauthorized counts 401 answers.
+	Unauthorized int64
+	// RetryWait is the total backoff the client chose to wait (not measured wall time).
+	RetryWait time.Duration
+}
+
+// TotalRequests sums Requests over all operations.
+func (s Stats) TotalRequests() int64 {
+	var n int64
+	for _, v := range s.Requests {
+		n += v
+	}
+	return n
+}
+
+type stats struct {
+	requests     map[string]*atomic.Int64 // fixed key set: read-only map, atomic values
+	throttles    atomic.Int64
+	retries      atomic.Int64
+	serverErrors atomic.Int64
+	unauthorized atomic.Int64
+	retryWait    atomic.Int64
+}
+
+func newStats() stats {
+	m := make(map[string]*atomic.Int64, len(allOps))
+	for _, op := range allOps {
+		m[op] = new(atomic.Int64)
+	}
+	return stats{requests: m}
+}
+
+func (s *stats) request(op string) {
+	if n := s.requests[op]; n != nil {
+		n.Add(1)
+	}
+}
+
+// Stats returns a snapshot of the counters. Operations never called are present with 0.
+func (c *Client) Stats() Stats {
+	out := Stats{
+		Requests:     make(map[string]int64, len(c.stats.requests)),
+		Throttles:    c.stats.throttles.Load(),
+		Retries:      c.stats.retries.Load(),
+		ServerErrors: c.stats.serverErrors.Load(),
+		Unauthorized: c.stats.unauthorized.Load(),
+		RetryWait:    time.Duration(c.stats.retryWait.Load()),
+	}
+	for op, n := range c.stats.requests {
+		out.Requests[op] = n.Load()
+	}
+	return out
+}
