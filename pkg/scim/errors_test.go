@@ -58,7 +58,7 @@ func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	for in, want := range map[string]time.Duration{
 		"0": 0, "1": time.Second, " 120 ": 2 * time.Minute, "99999999999": 24 * time.Hour,
-		now.Add(-time.Minute).Format(http.TimeFormat): 0,
+		now.Add(-time.Minute).Format(http.TimeFormat):    0,
 		now.Add(3 * time.Second).Format(http.TimeFormat): 3 * time.Second,
 	} {
 		if got, ok := parseRetryAfter(in, now); !ok || got != want {
