@@ -1,0 +1,134 @@
+package membership
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func removes(n int) Plan {
+	p := Plan{Adds: []string{"new"}}
+	for i := range n {
+		p.Removes = append(p.Removes, string(rune('a'+i%26))+string(rune('a'+i/26)))
+	}
+	return p
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name            string
+		plan            Plan
+		desired, actual int
+		limits          Limits
+		allow           bool
+		reason          string
+	}{
+		{"no removals, zero limits", Plan{Adds: []string{"a"}}, 1, 0, Limits{}, true, ""},
+		{"under cap", removes(3), 10, 12, Limits{MaxRemovals: 5}, true, ""},
+		{"at cap", removes(5), 10, 14, Limits{MaxRemovals: 5}, true, ""},
+		{"over cap", removes(6), 10, 15, Limits{MaxRemovals: 5}, false, "more than the cap of 5"},
+		{"zero cap allows no removal", removes(1), 1, 2, Limits{}, false, "more than the cap of 0"},
+		{"negative cap disables the cap", removes(500), 10, 509, Limits{MaxRemovals: -1}, true, ""},
+		{"empty desired with members is suspicious", removes(3), 0, 3, Limits{MaxRemovals: 100}, false, "suspicious"},
+		{"empty desired, even with no cap", removes(3), 0, 3, Limits{MaxRemovals: -1}, false, "suspicious"},
+		{"empty desired allowed", removes(3), 0, 3, Limits{MaxRemovals: 100, AllowEmptyDesired: true}, true, ""},
+		{"empty desired allowed but over cap", removes(3), 0, 3, Limits{MaxRemovals: 2, AllowEmptyDesired: true}, false, "cap of 2"},
+		{"empty desired, empty group", Plan{}, 0, 0, Limits{}, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := Check(tt.plan, tt.desired, tt.actual, tt.limits)
+			if v.AllowRemovals != tt.allow {
+				t.Fatalf("AllowRemovals = %v, want %v (%s)", v.AllowRemovals, tt.allow, v.Reason)
+			}
+			if tt.reason == "" && v.Reason != "" || !strings.Contains(v.Reason, tt.reason) {
+				t.Fatalf("Reason = %q, want it to contain %q", v.Reason, tt.reason)
+			}
+			f := v.Filter(tt.plan)
+			if !reflect.DeepEqual(f.Adds, tt.plan.Adds) {
+				t.Fatalf("Filter changed adds: %v", f.Adds)
+			}
+			if tt.allow != reflect.DeepEqual(f.Removes, tt.plan.Removes) && len(tt.plan.Removes) > 0 {
+				t.Fatalf("Filter removes = %v with allow=%v", f.Removes, tt.allow)
+			}
+			if !tt.allow && f.Removes != nil {
+				t.Fatalf("blocked verdict kept removals %v", f.Removes)
+			}
+		})
+	}
+}
+
+func TestCheckRun(t *testing.T) {
+	tests := []struct {
+		name     string
+		plans    map[string]GroupPlan
+		limits   Limits
+		removals int
+		blocked  []string
+	}{
+		{
+			name: "under the run cap",
+			plans: map[string]GroupPlan{
+				"g1": {removes(2), 5, 7}, "g2": {removes(3), 5, 8}, "g3": {Plan{Adds: []string{"x"}}, 1, 0},
+			},
+			limits: Limits{MaxRemovals: 5}, removals: 5,
+		},
+		{
+			name: "each group under the cap, the run over it: no group removes",
+			plans: map[string]GroupPlan{
+				"g1": {removes(4), 5, 9}, "g2": {removes(4), 5, 9}, "g3": {Plan{Adds: []string{"x"}}, 1, 0},
+			},
+			limits: Limits{MaxRemovals: 5}, removals: 8, blocked: []string{"g1", "g2"},
+		},
+		{
+			name: "a suspicious group is blocked alone when the run is under the cap",
+			plans: map[string]GroupPlan{
+				"g1": {removes(2), 0, 2}, "g2": {removes(2), 5, 7},
+			},
+			limits: Limits{MaxRemovals: 10}, removals: 4, blocked: []string{"g1"},
+		},
+		{
+			name: "a suspicious group's removals count toward the run cap",
+			plans: map[string]GroupPlan{
+				"big": {removes(50), 0, 50}, "g2": {removes(2), 5, 7},
+			},
+			limits: Limits{MaxRemovals: 10}, removals: 52, blocked: []string{"big", "g2"},
+		},
+		{
+			name: "empty allowed",
+			plans: map[string]GroupPlan{
+				"g1": {removes(2), 0, 2},
+			},
+			limits: Limits{MaxRemovals: 10, AllowEmptyDesired: true}, removals: 2,
+		},
+		{
+			name: "no cap",
+			plans: map[string]GroupPlan{
+				"g1": {removes(200), 10, 210},
+			},
+			limits: Limits{MaxRemovals: -1}, removals: 200,
+		},
+		{name: "no groups", limits: Limits{MaxRemovals: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rv := CheckRun(tt.plans, tt.limits)
+			if rv.Removals != tt.removals {
+				t.Fatalf("Removals = %d, want %d", rv.Removals, tt.removals)
+			}
+			if !reflect.DeepEqual(rv.Blocked, tt.blocked) {
+				t.Fatalf("Blocked = %v, want %v", rv.Blocked, tt.blocked)
+			}
+			if len(rv.Groups) != len(tt.plans) {
+				t.Fatalf("%d verdicts for %d groups", len(rv.Groups), len(tt.plans))
+			}
+			for id, v := range rv.Groups {
+				blocked := slices.Contains(tt.blocked, id)
+				if v.AllowRemovals == blocked || blocked == (v.Reason == "") {
+					t.Errorf("group %s: verdict %+v, blocked=%v", id, v, blocked)
+				}
+			}
+		})
+	}
+}
