@@ -198,12 +198,11 @@ func listAll[T any](ctx context.Context, c *Client, op, path, filter string, fn 
 		if filter != "" {
 			q.Set("filter", filter)
 		}
+		// AWS: "The first request made with cursor must be empty (…/Users?cursor)"; later ones
+		// carry the previous nextCursor.
+		qs := q.Encode() + "&cursor"
 		if cursor != "" {
-			q.Set("cursor", cursor)
-		}
-		qs := q.Encode()
-		if cursor == "" {
-			qs += "&cursor" // AWS: "The first request made with cursor must be empty (…/Users?cursor)"
+			qs += "=" + url.QueryEscape(cursor)
 		}
 		var page listJSON[T]
 		if _, err := c.do(ctx, call{op: op, method: http.MethodGet, path: path, query: qs, out: &page}); err != nil {
