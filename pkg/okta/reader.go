@@ -90,7 +90,9 @@ type Reader struct {
 	client    *oktasdk.Client
 	transport *countingTransport
 	pageSize  int64
-	token     string
+	// scrub removes the token from error text. A closure, not a string field, so that printing a
+	// Reader with %v or %#v cannot show the token.
+	scrub func(string) string
 }
 
 // NewReader builds a Reader for orgURL (https://<org>.okta.com, or http:// for a local fake) with an
@@ -153,9 +155,10 @@ func NewReader(ctx context.Context, orgURL, token string, opts ...Option) (*Read
 	)
 	if err != nil {
 		// The SDK's validation messages name the org URL, never the token.
-		return nil, fmt.Errorf("okta: configure client: %w", redact(err, token))
+		return nil, fmt.Errorf("okta: configure client: %w", redact(err, func(s string) string { return strings.ReplaceAll(s, token, "[REDACTED]") }))
 	}
-	return &Reader{client: client, transport: counter, pageSize: int64(s.pageSize), token: token}, nil
+	scrub := func(s string) string { return strings.ReplaceAll(s, token, "[REDACTED]") }
+	return &Reader{client: client, transport: counter, pageSize: int64(s.pageSize), scrub: scrub}, nil
 }
 
 // checkOrgURL accepts an origin only: the SDK prefixes it to the path of every Link it follows, so a
@@ -342,7 +345,7 @@ func (r *Reader) call(ctx context.Context, op, groupID string, f func(context.Co
 }
 
 func (r *Reader) readError(op, groupID string, tr *tracker, resp *oktasdk.Response, err error) *ReadError {
-	e := &ReadError{Op: op, GroupID: groupID, Status: tr.status, RequestID: tr.requestID, Attempts: tr.attempts, Err: redact(err, r.token)}
+	e := &ReadError{Op: op, GroupID: groupID, Status: tr.status, RequestID: tr.requestID, Attempts: tr.attempts, Err: redact(err, r.scrub)}
 	if resp != nil && resp.Response != nil {
 		e.Status = resp.StatusCode
 		if id := resp.Header.Get("X-Okta-Request-Id"); id != "" {
@@ -358,7 +361,7 @@ func (r *Reader) readError(op, groupID string, tr *tracker, resp *oktasdk.Respon
 		}
 		// The SDK appends the request id to 500 summaries; it has its own field here.
 		e.Summary, _, _ = strings.Cut(e.Summary, ", x-okta-request-id=")
-		e.Summary = redactString(e.Summary, r.token)
+		e.Summary = r.scrub(e.Summary)
 	}
 	if e.Status == http.StatusTooManyRequests && e.Summary == "" {
 		e.Summary = "rate limit still exceeded after retries"
@@ -366,18 +369,14 @@ func (r *Reader) readError(op, groupID string, tr *tracker, resp *oktasdk.Respon
 	return e
 }
 
-// redact replaces the token in an error's text. Nothing known puts it there (the SDK only sends it
+// redact removes the token from an error's text. Nothing known puts it there (the SDK only sends it
 // in the Authorization header), so the original error, and its chain, is kept when it is clean.
-func redact(err error, token string) error {
-	if err == nil || token == "" || !strings.Contains(err.Error(), token) {
-		return err
+func redact(err error, scrub func(string) string) error {
+	if err == nil {
+		return nil
 	}
-	return errors.New(redactString(err.Error(), token))
-}
-
-func redactString(s, token string) string {
-	if token == "" {
-		return s
+	if msg := err.Error(); scrub(msg) != msg {
+		return errors.New(scrub(msg))
 	}
-	return strings.ReplaceAll(s, token, "[REDACTED]")
+	return err
 }

@@ -398,6 +398,11 @@ func TestUnauthorizedHidesToken(t *testing.T) {
 			}
 		}
 	}
+	for _, text := range []string{fmt.Sprintf("%v", r), fmt.Sprintf("%+v", *r), fmt.Sprintf("%#v", *r)} {
+		if strings.Contains(text, wrong) {
+			t.Fatalf("printing the Reader shows the token: %s", text)
+		}
+	}
 	if s.Stats().Unauthorized != 3 {
 		t.Fatalf("stats %+v", s.Stats())
 	}
