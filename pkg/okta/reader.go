@@ -153,11 +153,11 @@ func NewReader(ctx context.Context, orgURL, token string, opts ...Option) (*Read
 		oktasdk.WithConnectionTimeout(ceilSeconds(DefaultAttemptTimeout)),
 		oktasdk.WithUserAgentExtra("okta-aws-sso-sync"),
 	)
-	if err != nil {
-		// The SDK's validation messages name the org URL, never the token.
-		return nil, fmt.Errorf("okta: configure client: %w", redact(err, func(s string) string { return strings.ReplaceAll(s, token, "[REDACTED]") }))
-	}
 	scrub := func(s string) string { return strings.ReplaceAll(s, token, "[REDACTED]") }
+	if err != nil {
+		// The SDK's validation messages name the org URL, never the token; scrub anyway.
+		return nil, fmt.Errorf("okta: configure client: %w", redact(err, scrub))
+	}
 	return &Reader{client: client, transport: counter, pageSize: int64(s.pageSize), scrub: scrub}, nil
 }
 
@@ -166,13 +166,14 @@ func NewReader(ctx context.Context, orgURL, token string, opts ...Option) (*Read
 func checkOrgURL(orgURL string) (string, error) {
 	u, err := url.Parse(orgURL)
 	if err != nil {
-		return "", fmt.Errorf("okta: org URL %q: %w", orgURL, err)
+		// url.Parse's error quotes the input, which might hold credentials someone pasted into it.
+		return "", errors.New("okta: org URL does not parse as a URL")
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return "", fmt.Errorf("okta: org URL %q: scheme must be https (or http for a local fake)", orgURL)
+		return "", fmt.Errorf("okta: org URL %q: scheme must be https (or http for a local fake)", u.Redacted())
 	}
 	if u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("okta: org URL %q: want scheme://host[:port] only", orgURL)
+		return "", fmt.Errorf("okta: org URL %q: want scheme://host[:port] only", u.Redacted())
 	}
 	return u.Scheme + "://" + u.Host, nil
 }

@@ -417,7 +417,8 @@ func TestNewReaderValidation(t *testing.T) {
 		{"https://org.okta.com/api/v1", token},
 		{"https://org.okta.com?x=1", token},
 		{"https://user:pass@org.okta.com", token},
-		{"https://org-admin.okta.com", token}, // the SDK's own check
+		{"https://user:pass@org.okta.com:bad", token}, // does not parse
+		{"https://org-admin.okta.com", token},         // the SDK's own check
 		{"https://org.okta.com", ""},
 		{"https://org.okta.com", "abc\ndef" + token},
 	} {
@@ -426,8 +427,8 @@ func TestNewReaderValidation(t *testing.T) {
 			t.Errorf("NewReader(%q) accepted", tc.url)
 			continue
 		}
-		if tc.tok != "" && strings.Contains(err.Error(), tc.tok) || strings.Contains(err.Error(), token) {
-			t.Errorf("NewReader(%q): error carries the token: %v", tc.url, err)
+		if tc.tok != "" && strings.Contains(err.Error(), tc.tok) || strings.Contains(err.Error(), token) || strings.Contains(err.Error(), "pass") {
+			t.Errorf("NewReader(%q): error carries a secret: %v", tc.url, err)
 		}
 	}
 	for _, ok := range []string{"https://org.okta.com", "https://org.okta.com/", "http://127.0.0.1:8080"} {
