@@ -119,7 +119,7 @@ func Collapse(changes []Change) Collapsed {
 		kind          Kind
 		group, userID string
 	}
-	res := Collapsed{Members: make(map[Key]Change)}
+	res := Collapsed{Members: make(map[Key]Change, len(changes))}
 	var others map[otherKey]Change
 	var invalid map[Change]struct{}
 	for _, c := range changes {
@@ -178,13 +178,18 @@ type GroupChanges struct {
 // ByGroup returns the winners grouped by Okta group id, groups sorted by id, so the worker can
 // plan and PATCH one group at a time in a deterministic order.
 func (r Collapsed) ByGroup() []GroupChanges {
+	keys := r.Keys()
+	// One backing array for all groups; each group's slice has capped capacity so a caller's
+	// append cannot overwrite the next group.
+	all := make([]Change, len(keys))
 	var out []GroupChanges
-	for _, k := range r.Keys() {
-		if n := len(out); n == 0 || out[n-1].GroupID != k.GroupID {
-			out = append(out, GroupChanges{GroupID: k.GroupID})
+	start := 0
+	for i, k := range keys {
+		all[i] = r.Members[k]
+		if i+1 == len(keys) || keys[i+1].GroupID != k.GroupID {
+			out = append(out, GroupChanges{GroupID: k.GroupID, Changes: all[start : i+1 : i+1]})
+			start = i + 1
 		}
-		g := &out[len(out)-1]
-		g.Changes = append(g.Changes, r.Members[k])
 	}
 	return out
 }

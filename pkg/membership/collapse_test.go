@@ -240,3 +240,12 @@ func TestCompareIsTotal(t *testing.T) {
 		}
 	}
 }
+
+func TestByGroupAppendIsSafe(t *testing.T) {
+	r := Collapse([]Change{ch("e1", 0, KindAdd, "g1", "u1"), ch("e2", 0, KindAdd, "g2", "u1")})
+	groups := r.ByGroup()
+	_ = append(groups[0].Changes, ch("x", 0, KindAdd, "g1", "u9"))
+	if groups[1].Changes[0].EventUUID != "e2" {
+		t.Fatalf("append to one group overwrote the next: %+v", groups[1])
+	}
+}
