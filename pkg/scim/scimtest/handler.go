@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -386,10 +387,7 @@ func paginate[T any](s *Server, p page, items []T, seqOf func(T) uint64, render 
 		resp.TotalResults, resp.StartIndex, resp.ItemsPerPage = &total, &one, n
 		return resp
 	}
-	start := 0
-	for start < len(items) && seqOf(items[start]) <= p.after {
-		start++
-	}
+	start := sort.Search(len(items), func(i int) bool { return seqOf(items[i]) > p.after })
 	n := p.count
 	if s.uneven && n > 1 {
 		n = 1 + s.faultRand.IntN(n)

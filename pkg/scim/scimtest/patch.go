@@ -216,6 +216,7 @@ func (s *Server) applyLocked(id string, actions []action) *apiError {
 		s.users[uid].groups[id] = struct{}{}
 	}
 	g.members = members
+	g.sorted = nil
 	if name != g.displayName {
 		delete(s.byGroupNm, g.displayName)
 		s.byGroupNm[name] = g

@@ -116,6 +116,8 @@ type group struct {
 	members     map[string]struct{}
 	created     time.Time
 	modified    time.Time
+	// sorted caches members in creation order for paging; nil after any membership change.
+	sorted []*user
 }
 
 // Server is an in-memory SCIM 2.0 service that behaves like AWS IAM Identity Center's SCIM
@@ -378,6 +380,7 @@ func (s *Server) AddMember(groupID, userID string) {
 		panic(fmt.Sprintf("scimtest: AddMember %q %q: unknown group or user", groupID, userID))
 	}
 	g.members[userID] = struct{}{}
+	g.sorted = nil
 	u.groups[groupID] = struct{}{}
 }
 
@@ -509,13 +512,18 @@ func (s *Server) ResetCounters() {
 	s.maxPatchValues, s.emptyRemoves = 0, 0
 }
 
-// sortedMembersLocked returns a group's members in creation order, the order pages use.
+// sortedMembersLocked returns a group's members in creation order, the order pages use. The
+// result is cached until the membership changes, so paging a big group is not quadratic.
 func (s *Server) sortedMembersLocked(g *group) []*user {
+	if g.sorted != nil || len(g.members) == 0 {
+		return g.sorted
+	}
 	us := make([]*user, 0, len(g.members))
 	for id := range g.members {
 		us = append(us, s.users[id])
 	}
 	slices.SortFunc(us, func(a, b *user) int { return cmpSeq(a.seq, b.seq) })
+	g.sorted = us
 	return us
 }
 

@@ -644,3 +644,26 @@ func TestStart(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The member listing reflects PATCHes made between pages and listings (no stale cache).
+func TestMemberListingFollowsChanges(t *testing.T) {
+	e := newEnv(t, Options{})
+	a, b := e.srv.AddUser("a", ""), e.srv.AddUser("b", "")
+	gid := e.srv.AddGroup("G", "")
+	e.srv.AddMember(gid, a)
+	list := func() int {
+		t.Helper()
+		return len(e.req("GET", "/Users?count=100&cursor&"+filterQ(`groups.value eq "`+gid+`"`), "").json(t)["Resources"].([]any))
+	}
+	if n := list(); n != 1 {
+		t.Fatalf("%d members", n)
+	}
+	wantStatus(t, e.req("PATCH", "/Groups/"+gid, patchBody(membersOp("add", b))), 204)
+	if n := list(); n != 2 {
+		t.Errorf("after add: %d members", n)
+	}
+	wantStatus(t, e.req("PATCH", "/Groups/"+gid, patchBody(membersOp("remove", a, b))), 204)
+	if n := list(); n != 0 {
+		t.Errorf("after remove: %d members", n)
+	}
+}
