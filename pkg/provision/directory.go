@@ -431,6 +431,17 @@ func (d *Directory) Group(ctx context.Context, ref GroupRef, create bool) (g sci
 	case !create:
 		return scim.Group{}, false, fmt.Errorf("group %q: %w", ref.Name, ErrGroupNotFound)
 	}
+	return d.CreateGroup(ctx, ref)
+}
+
+// CreateGroup creates the SCIM group of an Okta group (displayName = name, externalId = Okta group
+// id) after [Directory.Group] found none; if it was created meanwhile (409), the existing one is
+// returned with created false. Callers that know better than the event (the group's current
+// name read from Okta) create through it.
+func (d *Directory) CreateGroup(ctx context.Context, ref GroupRef) (g scim.Group, created bool, err error) {
+	if !d.selected(ref.Name) {
+		return scim.Group{}, false, fmt.Errorf("group %q: %w", ref.Name, ErrNotSelected)
+	}
 	g, err = d.api.CreateGroup(ctx, scim.Group{DisplayName: ref.Name, ExternalID: ref.ID}, nil)
 	if errors.Is(err, scim.ErrConflict) {
 		// Created meanwhile (the reconciler, another container): use that one.

@@ -1,0 +1,431 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
+)
+
+// SCIM is what the worker needs from the SCIM client: the apply path plus group renames and
+// deletes, and the client's counters for the ScimRequests/ScimThrottles metrics.
+type SCIM interface {
+	provision.SCIM
+	RenameGroup(ctx context.Context, id, name string) error
+	DeleteGroup(ctx context.Context, id string) error
+	Stats() scim.Stats
+}
+
+// OktaGroups reads a group's current name (renames: the hook payload lacks it).
+type OktaGroups interface {
+	Group(ctx context.Context, id string) (okta.Group, error)
+}
+
+// errDeletedInOkta: a group about to be created in SCIM no longer exists in Okta.
+var errDeletedInOkta = errors.New("group deleted in Okta")
+
+// DefaultSafetyMargin is kept free before the Lambda deadline: no new SCIM work starts after it,
+// leaving time to write the ledger and return the batch item failures.
+const DefaultSafetyMargin = 2 * time.Second
+
+// Config wires a Handler. Dir must be built once per container and kept across invocations.
+type Config struct {
+	SCIM   SCIM
+	Dir    *provision.Directory
+	Ledger ledger.Ledger
+	Okta   OktaGroups // nil: renames are logged and acknowledged, not applied
+
+	Selected                           func(name string) bool
+	DryRun, CreateGroups, DeleteGroups bool
+
+	Log          *slog.Logger
+	MetricsOut   io.Writer // EMF lines (stdout in Lambda)
+	Namespace    string
+	SafetyMargin time.Duration
+	Now          func() time.Time
+}
+
+// Handler applies the queued changes of one SQS batch.
+type Handler struct{ cfg Config }
+
+// NewHandler returns a Handler; zero SafetyMargin and Now get defaults.
+func NewHandler(cfg Config) *Handler {
+	if cfg.SafetyMargin == 0 {
+		cfg.SafetyMargin = DefaultSafetyMargin
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Selected == nil {
+		cfg.Selected = func(string) bool { return true }
+	}
+	return &Handler{cfg: cfg}
+}
+
+// message is one SQS record and what became of it.
+type message struct {
+	id     string
+	change membership.Change
+	failed string // reason; "" when acknowledged
+}
+
+// run is the state of one invocation.
+type run struct {
+	h       *Handler
+	log     *slog.Logger
+	met     *telemetry.Metrics
+	work    context.Context // ends SafetyMargin before the Lambda deadline
+	msgs    []*message
+	deleted map[string]time.Time // Okta group id → published of a group delete applied in this batch
+	unauth  bool
+}
+
+// Handle is the Lambda entry point: it returns the messages to retry as batch item failures
+// (ReportBatchItemFailures) and never an error, so one bad message cannot make SQS redeliver the
+// whole batch.
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	r := &run{
+		h:       h,
+		log:     telemetry.WithLambda(ctx, h.cfg.Log),
+		met:     telemetry.NewMetrics(h.cfg.Namespace),
+		deleted: map[string]time.Time{},
+	}
+	work, cancel := context.WithCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		work, cancel = context.WithDeadline(ctx, dl.Add(-h.cfg.SafetyMargin))
+	}
+	defer cancel()
+	r.work = work
+	before := h.cfg.SCIM.Stats()
+
+	for _, rec := range queue.DecodeEvent(ev) {
+		m := &message{id: rec.MessageID, change: rec.Change}
+		if rec.Err != nil {
+			// It goes to the DLQ after the redrive count; the reason is here in the logs.
+			m.failed = "undecodable message: " + rec.Err.Error()
+			r.log.ErrorContext(ctx, "undecodable message", "message_id", rec.MessageID, "reason", rec.Err.Error())
+		}
+		r.msgs = append(r.msgs, m)
+	}
+	r.met.Count("EventsReceived", float64(len(r.msgs)))
+	r.others(ctx)
+	r.members(ctx)
+
+	var resp events.SQSEventResponse
+	failed := 0
+	for _, m := range r.msgs {
+		if m.failed != "" {
+			failed++
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.id})
+		}
+	}
+	after := h.cfg.SCIM.Stats()
+	r.met.Count("ScimRequests", float64(after.TotalRequests()-before.TotalRequests()))
+	r.met.Count("ScimThrottles", float64(after.Throttles-before.Throttles))
+	r.met.Count("ScimRetries", float64(after.Retries-before.Retries))
+	if r.unauth {
+		r.met.Count("ScimUnauthorized", 1)
+	}
+	r.log.InfoContext(ctx, "batch done", "messages", len(r.msgs), "failed", failed,
+		"scim_requests", after.TotalRequests()-before.TotalRequests(), "dry_run", h.cfg.DryRun)
+	r.met.Flush(h.cfg.MetricsOut)
+	return resp, nil
+}
+
+// failWhere fails every pending message that match selects, with reason.
+func (r *run) failWhere(match func(c membership.Change) bool, reason string) {
+	for _, m := range r.msgs {
+		if m.failed == "" && match(m.change) {
+			m.failed = reason
+		}
+	}
+}
+
+// noteErr records what an error means for the whole invocation (401: alarm).
+func (r *run) noteErr(ctx context.Context, err error) {
+	if errors.Is(err, scim.ErrUnauthorized) && !r.unauth {
+		r.unauth = true
+		// pkg/scim already re-read the secret once and retried: the token is expired or revoked.
+		r.log.ErrorContext(ctx, "SCIM rejected the bearer token after a secret refresh: rotate aws_sso_scim_key",
+			"error", err.Error())
+	}
+}
+
+// members applies the add/remove changes of the batch.
+func (r *run) members(ctx context.Context) {
+	var changes []membership.Change
+	for _, m := range r.msgs {
+		if m.failed == "" && m.change.Kind.Member() {
+			changes = append(changes, m.change)
+		}
+	}
+	if len(changes) == 0 {
+		return
+	}
+	col := membership.Collapse(changes)
+	for _, c := range col.Invalid {
+		reason := "invalid change: " + membership.Validate(c).Error()
+		r.failWhere(func(x membership.Change) bool { return membership.Compare(x, c) == 0 }, reason)
+	}
+	// Older changes of a (group, user) lost to the batch's winner: acknowledge them. The winner
+	// decides, and if it fails, it is retried with everything newer.
+	superseded := 0
+	for _, m := range r.msgs {
+		if m.failed == "" && col.Superseded(m.change) {
+			superseded++
+		}
+	}
+	r.met.Count("ChangesSkipped", float64(superseded))
+
+	keys := col.Keys()
+	marks, err := r.h.cfg.Ledger.Get(r.work, keys)
+	if err != nil {
+		r.log.ErrorContext(ctx, "ledger read failed: retrying the batch's membership changes", "error", err.Error())
+		r.failKeys(keys, col, "ledger read failed: "+err.Error())
+		return
+	}
+
+	var toWrite []ledger.Record
+	for _, gc := range col.ByGroup() {
+		var pending []membership.Change
+		for _, c := range gc.Changes {
+			if at, ok := r.deleted[c.GroupID]; ok && !c.Published.After(at) {
+				r.skip(ctx, c, "group deleted in this batch")
+				continue
+			}
+			mark, found := marks[membership.KeyOf(c)]
+			switch v := ledger.Classify(c, mark, found); v {
+			case ledger.Stale, ledger.Applied:
+				r.skip(ctx, c, v.String())
+			default:
+				pending = append(pending, c)
+			}
+		}
+		if len(pending) == 0 {
+			continue
+		}
+		if err := r.work.Err(); err != nil {
+			r.failChanges(pending, col, "deadline: not started before the Lambda timeout")
+			continue
+		}
+		toWrite = append(toWrite, r.group(ctx, pending, col)...)
+	}
+	if r.h.cfg.DryRun || len(toWrite) == 0 {
+		return
+	}
+	// The ledger write uses the invocation's own context: the safety margin exists for it.
+	if err := r.h.cfg.Ledger.Put(ctx, toWrite); err != nil {
+		// SCIM has the changes, but without the mark an older change arriving later could undo
+		// them: retry (the PATCH is idempotent) until the mark is written.
+		r.log.ErrorContext(ctx, "ledger write failed: retrying the applied changes", "error", err.Error())
+		for _, rec := range toWrite {
+			r.failKeys([]membership.Key{rec.Key}, col, "ledger write failed: "+err.Error())
+		}
+	}
+}
+
+// skip acknowledges a winner that needs no SCIM request.
+func (r *run) skip(ctx context.Context, c membership.Change, reason string) {
+	r.met.Count("ChangesSkipped", 1)
+	r.log.DebugContext(ctx, "change skipped", "event_uuid", c.EventUUID, "op", string(c.Kind),
+		"group_id", c.GroupID, "user_id", c.UserID, "reason", reason)
+}
+
+// failKeys fails, for each key, the winner's messages and every message of the key at least as
+// new (duplicates and equal-time losers); older ones stay acknowledged as superseded.
+func (r *run) failKeys(keys []membership.Key, col membership.Collapsed, reason string) {
+	for _, k := range keys {
+		w, ok := col.Members[k]
+		if !ok {
+			continue
+		}
+		r.failWhere(func(c membership.Change) bool {
+			return c.Kind.Member() && membership.KeyOf(c) == k && !c.Published.Before(w.Published)
+		}, reason)
+	}
+}
+
+func (r *run) failChanges(cs []membership.Change, col membership.Collapsed, reason string) {
+	r.met.Count("ChangesFailed", float64(len(cs)))
+	keys := make([]membership.Key, len(cs))
+	for i, c := range cs {
+		keys[i] = membership.KeyOf(c)
+	}
+	r.failKeys(keys, col, reason)
+}
+
+// group applies one group's pending winners and returns the ledger records of those SCIM
+// confirmed (or that were verified no-ops).
+func (r *run) group(ctx context.Context, pending []membership.Change, col membership.Collapsed) []ledger.Record {
+	newest := slices.MaxFunc(pending, membership.Compare)
+	ref := provision.GroupRef{ID: newest.GroupID, Name: newest.GroupName}
+	hasAdds := slices.ContainsFunc(pending, func(c membership.Change) bool { return c.Kind == membership.KindAdd })
+
+	g, err := r.resolveGroup(ctx, ref, hasAdds)
+	var records []ledger.Record
+	noop := func(c membership.Change, why string) {
+		r.skip(ctx, c, why)
+		records = append(records, ledger.RecordOf(c))
+	}
+	switch {
+	case errors.Is(err, errDeletedInOkta):
+		r.log.InfoContext(ctx, "group no longer exists in Okta: its changes are acknowledged and no SCIM group is created",
+			"group", ref.Name, "group_id", ref.ID)
+		for _, c := range pending {
+			r.skip(ctx, c, "group deleted in Okta")
+		}
+		return nil
+	case errors.Is(err, provision.ErrNotSelected):
+		r.log.WarnContext(ctx, "group not selected: its changes are acknowledged, the SCIM group is left alone",
+			"group", ref.Name, "group_id", ref.ID, "reason", err.Error())
+		for _, c := range pending {
+			r.skip(ctx, c, "group not selected")
+		}
+		return nil
+	case errors.Is(err, provision.ErrGroupNotFound):
+		// Removes are true already: nobody is a member of a group that does not exist.
+		var adds []membership.Change
+		for _, c := range pending {
+			if c.Kind == membership.KindRemove {
+				noop(c, "group not in SCIM")
+			} else {
+				adds = append(adds, c)
+			}
+		}
+		if len(adds) == 0 {
+			return records
+		}
+		if r.h.cfg.DryRun {
+			r.log.InfoContext(ctx, "dry run: group would be created", "group", ref.Name, "group_id", ref.ID, "adds", len(adds))
+			for _, c := range adds {
+				r.skip(ctx, c, "dry run")
+			}
+			return records
+		}
+		r.log.ErrorContext(ctx, "group not in SCIM and CREATE_GROUPS=false: adds retried until it exists",
+			"group", ref.Name, "group_id", ref.ID, "adds", len(adds))
+		r.failChanges(adds, col, fmt.Sprintf("group %q not in SCIM (CREATE_GROUPS=false)", ref.Name))
+		return records
+	case err != nil:
+		r.noteErr(ctx, err)
+		r.log.ErrorContext(ctx, "group resolution failed", "group", ref.Name, "group_id", ref.ID, "error", err.Error())
+		r.failChanges(pending, col, "group resolution: "+err.Error())
+		return nil
+	}
+
+	refs := make([]provision.UserRef, len(pending))
+	for i, c := range pending {
+		refs[i] = provision.UserRef{ID: c.UserID, Login: c.Login}
+	}
+	res := r.h.cfg.Dir.ResolveUsers(r.work, refs)
+	r.log.DebugContext(ctx, "users resolved", "group", g.DisplayName, "strategy", string(res.Strategy),
+		"unknown", res.Unknown, "requests", res.Requests, "missing", len(res.Missing))
+	resolved := make(map[string]string, len(res.Users))
+	for id, u := range res.Users {
+		resolved[id] = u.ID
+	}
+	_, outcomes, err := membership.PlanChanges(pending, resolved, nil)
+	if err != nil { // the collapse already validated them; a bug, not bad input
+		r.log.ErrorContext(ctx, "plan failed", "group", g.DisplayName, "error", err.Error())
+		r.failChanges(pending, col, "plan: "+err.Error())
+		return nil
+	}
+	var plan provision.Plan
+	byUser := map[string]membership.Change{}
+	for _, o := range outcomes {
+		c := o.Change
+		member := provision.Member{SCIMID: o.SCIMUserID, UserID: c.UserID, Login: c.Login, EventUUID: c.EventUUID, Published: c.Published}
+		switch o.Action {
+		case membership.ActionAdd:
+			plan.Adds = append(plan.Adds, member)
+			byUser[c.UserID] = c
+		case membership.ActionRemove:
+			plan.Removes = append(plan.Removes, member)
+			byUser[c.UserID] = c
+		case membership.ActionSuperseded:
+			r.skip(ctx, c, "another Okta user linked to the same SCIM user wins")
+		case membership.ActionSkip:
+			noop(c, "already true")
+		case membership.ActionUnresolved:
+			if err, ok := res.Errors[c.UserID]; ok {
+				r.noteErr(ctx, err)
+				r.failChanges([]membership.Change{c}, col, "user lookup: "+err.Error())
+				continue
+			}
+			if c.Kind == membership.KindRemove {
+				noop(c, "user not in SCIM")
+				continue
+			}
+			r.met.Count("UnknownUsers", 1)
+			r.log.ErrorContext(ctx, "user not provisioned in SCIM: add retried, then dead-lettered",
+				"user", c.Login, "user_id", c.UserID, "group", g.DisplayName, "group_id", c.GroupID, "event_uuid", c.EventUUID)
+			r.failChanges([]membership.Change{c}, col, fmt.Sprintf("user %s (%s) not provisioned in SCIM", c.Login, c.UserID))
+		}
+	}
+	if plan.Len() == 0 {
+		return records
+	}
+	applier := provision.NewApplier(r.h.cfg.SCIM, r.h.cfg.Dir, r.log, r.met, provision.DryRun(r.h.cfg.DryRun), provision.WithClock(r.h.cfg.Now))
+	for _, res := range applier.Apply(r.work, provision.Target{Okta: ref, SCIM: g}, plan) {
+		c := byUser[res.Member.UserID]
+		switch {
+		case res.DryRun:
+		case res.Err != nil:
+			r.noteErr(ctx, res.Err)
+			if !errors.Is(res.Err, scim.ErrUnauthorized) {
+				r.log.ErrorContext(ctx, "change not applied", "user", c.Login, "user_id", c.UserID,
+					"group", g.DisplayName, "group_id", c.GroupID, "op", string(c.Kind), "error", res.Err.Error())
+			}
+			// The Applier counted it in ChangesFailed.
+			r.failKeys([]membership.Key{membership.KeyOf(c)}, col, res.Err.Error())
+		default:
+			records = append(records, ledger.RecordOf(c))
+		}
+	}
+	return records
+}
+
+// resolveGroup finds the SCIM group of an Okta group, creating it when there are adds and
+// CREATE_GROUPS allows. Before creating, it asks Okta for the group's current name when it can:
+// the event's name may predate a rename whose group already exists in SCIM under the new name.
+func (r *run) resolveGroup(ctx context.Context, ref provision.GroupRef, hasAdds bool) (scim.Group, error) {
+	dir := r.h.cfg.Dir
+	g, _, err := dir.Group(r.work, ref, false)
+	if !errors.Is(err, provision.ErrGroupNotFound) || !hasAdds || !r.h.cfg.CreateGroups || r.h.cfg.DryRun {
+		return g, err
+	}
+	if r.h.cfg.Okta != nil {
+		cur, oerr := r.h.cfg.Okta.Group(r.work, ref.ID)
+		switch {
+		case errors.Is(oerr, okta.ErrNotFound):
+			return scim.Group{}, fmt.Errorf("group %q: %w", ref.Name, errDeletedInOkta)
+		case oerr != nil:
+			r.log.WarnContext(ctx, "could not read the group's current name from Okta; using the event's",
+				"group", ref.Name, "group_id", ref.ID, "error", oerr.Error())
+		case cur.Name != ref.Name:
+			ref.Name = cur.Name
+			if g, _, err = dir.Group(r.work, ref, false); !errors.Is(err, provision.ErrGroupNotFound) {
+				return g, err
+			}
+		}
+	}
+	g, created, err := dir.CreateGroup(r.work, ref)
+	if created {
+		telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), Group: g.DisplayName, GroupID: ref.ID,
+			Op: "create_group", Result: "applied", Reason: "membership add for a group missing in SCIM"})
+	}
+	return g, err
+}

@@ -1,0 +1,131 @@
+// Command sync is the SQS FIFO worker: it applies the membership changes the hook queued to AWS
+// IAM Identity Center through SCIM (see docs/SYNC.md). This file only wires configuration,
+// clients and the handler; the behaviour lives in handler.go and pkg/provision.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
+)
+
+func main() {
+	h, err := build(context.Background())
+	if err != nil {
+		log := telemetry.NewLogger(os.Stdout, slog.LevelInfo)
+		// An init error: Lambda reports it and retries the cold start; nothing was consumed.
+		log.Error("sync: init failed", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
+
+func build(ctx context.Context) (*Handler, error) {
+	cfg, err := config.LoadSync(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	log := telemetry.NewLogger(os.Stdout, cfg.LogLevel)
+	awsCfg, err := config.LoadAWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	secrets := config.NewSecretStore(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID, cfg.SecretTTL)
+	token := func(ctx context.Context, refresh bool) (string, error) {
+		get := secrets.Get
+		if refresh {
+			get = secrets.Refresh
+		}
+		s, err := get(ctx)
+		if err != nil {
+			return "", err
+		}
+		if err := s.Require(config.KeyAWSSSOSCIMKey); err != nil {
+			return "", err
+		}
+		return s.AWSSSOSCIMKey, nil
+	}
+	client, err := scim.New(cfg.ScimURL, token, scim.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("scim client: %w", err)
+	}
+
+	var led ledger.Ledger
+	if cfg.StateTable != "" {
+		led = ledger.New(dynamodb.NewFromConfig(awsCfg), cfg.StateTable)
+	} else {
+		log.Warn("STATE_TABLE not set: ordering memory lasts only as long as this container")
+		led = ledger.NewMemory()
+	}
+
+	var groups OktaGroups
+	if cfg.OktaOrgURL != "" {
+		groups = &oktaGroups{orgURL: cfg.OktaOrgURL, secrets: secrets}
+	}
+
+	return NewHandler(Config{
+		SCIM:   client,
+		Dir:    provision.NewDirectory(client, provision.WithSelection(cfg.Selection.Match)),
+		Ledger: led,
+		Okta:   groups,
+
+		Selected:     cfg.Selection.Match,
+		DryRun:       cfg.DryRun,
+		CreateGroups: cfg.CreateGroups,
+		DeleteGroups: cfg.DeleteGroups,
+
+		Log:        log,
+		MetricsOut: os.Stdout,
+		Namespace:  cfg.MetricsNamespace,
+	}), nil
+}
+
+// errOktaUnconfigured: OKTA_ORG_URL is set but the secret has no okta_api_token.
+var errOktaUnconfigured = errors.New("okta_api_token missing from the secret")
+
+// oktaGroups builds the Okta reader from the secret on first use and again when the token was
+// rotated, so a rotation needs no redeploy.
+type oktaGroups struct {
+	orgURL  string
+	secrets *config.SecretStore
+
+	mu     sync.Mutex
+	token  string
+	reader *okta.Reader
+}
+
+func (o *oktaGroups) Group(ctx context.Context, id string) (okta.Group, error) {
+	s, err := o.secrets.Get(ctx)
+	if err != nil {
+		return okta.Group{}, err
+	}
+	if s.OktaAPIToken == "" {
+		return okta.Group{}, errOktaUnconfigured
+	}
+	o.mu.Lock()
+	if o.reader == nil || o.token != s.OktaAPIToken {
+		r, err := okta.NewReader(ctx, o.orgURL, s.OktaAPIToken)
+		if err != nil {
+			o.mu.Unlock()
+			return okta.Group{}, fmt.Errorf("okta reader: %w", err)
+		}
+		o.reader, o.token = r, s.OktaAPIToken
+	}
+	r := o.reader
+	o.mu.Unlock()
+	return r.Group(ctx, id)
+}
