@@ -48,8 +48,8 @@ type Outcome struct {
 //
 // resolved maps Okta user id → SCIM user id; a missing or empty entry means the user is not in
 // SCIM. current maps SCIM user id → whether the user is a member of the group now, for the users
-// the caller knows about; a user absent from current is planned (SCIM add and remove of an
-// existing state are harmless, and a lookup is dearer than a PATCH value).
+// the caller knows about; a user absent from current is planned, since the caller chose not to
+// look it up and the PATCH settles it either way.
 //
 // The changes must be valid add or remove changes of a single group, else an error is returned.
 // They need not be collapsed: PlanChanges applies the [Collapse] rule per Okta user and again per
