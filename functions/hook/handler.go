@@ -68,7 +68,7 @@ func newHandler(cfg config.Hook, secrets secretSource, snd sender, log *slog.Log
 // summary is what one request did; Handle turns it into one log line and the metrics.
 type summary struct {
 	status   int
-	kind     string // verification, delivery, rejected
+	kind     string // verification, delivery, rejected (4xx), failed (5xx before parsing)
 	reason   string // why a request was rejected or failed; never a header value
 	err      error  // internal cause of a 500, logged, not returned to Okta
 	eventID  string
@@ -104,7 +104,7 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 
 	attrs := []slog.Attr{
 		slog.String("kind", s.kind),
-		slog.String("method", req.HTTPMethod),
+		slog.String("method", truncate(req.HTTPMethod)),
 		slog.Int("status", s.status),
 	}
 	if s.reason != "" {
@@ -272,7 +272,7 @@ func reject(status int, reason string) (events.APIGatewayProxyResponse, summary)
 // fail answers a server-side failure. The cause is logged, not sent to the caller.
 func fail(reason string, err error) (events.APIGatewayProxyResponse, summary) {
 	return jsonError(http.StatusInternalServerError, reason),
-		summary{status: http.StatusInternalServerError, kind: "rejected", reason: reason, err: err}
+		summary{status: http.StatusInternalServerError, kind: "failed", reason: reason, err: err}
 }
 
 func jsonError(status int, msg string) events.APIGatewayProxyResponse {
