@@ -273,7 +273,13 @@ func (c *Client) do(ctx context.Context, cl call) (result, error) {
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		apiErr := newAPIError(resp, data, a.token, c.now())
-		c.log.LogAttrs(ctx, slog.LevelWarn, "scim request failed",
+		// 404/409 are answers callers expect and branch on; give-ups after 401, 429 and 5xx
+		// are what an operator needs to see.
+		level := slog.LevelDebug
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+			level = slog.LevelWarn
+		}
+		c.log.LogAttrs(ctx, level, "scim request failed",
 			slog.String("op", cl.op), slog.Int("status", apiErr.Status),
 			slog.String("request_id", apiErr.RequestID), slog.Int("retries", a.retries))
 		if resp.StatusCode == http.StatusUnauthorized {
