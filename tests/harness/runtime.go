@@ -29,6 +29,10 @@ const (
 	pathInitError  = "/2018-06-01/runtime/init/error"
 	pathExtension  = "/2020-01-01/extension/"
 
+	// DefaultInitTimeout bounds the wait for a process to ask for its first invocation:
+	// Lambda's limit on the init phase.
+	DefaultInitTimeout = 10 * time.Second
+
 	// DefaultTimeout is the function timeout when WithTimeout is not given: generous, because a
 	// loaded CI machine is slow; tests of Okta's 3 s use WithTimeout or their own deadline.
 	DefaultTimeout = 30 * time.Second
@@ -67,11 +71,24 @@ type TimeoutError struct{ Timeout time.Duration }
 
 func (e *TimeoutError) Error() string { return fmt.Sprintf("task timed out after %v", e.Timeout) }
 
+// InitTimeoutError is a process that did not ask for an invocation within the init timeout.
+type InitTimeoutError struct {
+	Timeout time.Duration
+	Output  string
+}
+
+func (e *InitTimeoutError) Error() string {
+	return fmt.Sprintf("init did not finish within %v\n%s", e.Timeout, e.Output)
+}
+
 // RuntimeOption configures StartRuntime.
 type RuntimeOption func(*Runtime)
 
 // WithTimeout sets the function timeout: the deadline each invocation gets.
 func WithTimeout(d time.Duration) RuntimeOption { return func(r *Runtime) { r.timeout = d } }
+
+// WithInitTimeout sets the limit of the init phase (default DefaultInitTimeout).
+func WithInitTimeout(d time.Duration) RuntimeOption { return func(r *Runtime) { r.initTimeout = d } }
 
 // WithLogWriter copies the function's output to w as it is written.
 func WithLogWriter(w io.Writer) RuntimeOption { return func(r *Runtime) { r.tee = w } }
@@ -81,12 +98,13 @@ func WithFunctionName(name string) RuntimeOption { return func(r *Runtime) { r.n
 
 // Runtime serves the Lambda Runtime API to a real bootstrap binary and invokes it.
 type Runtime struct {
-	bootstrap string
-	env       map[string]string
-	timeout   time.Duration
-	tee       io.Writer
-	name      string
-	home      string
+	bootstrap   string
+	env         map[string]string
+	timeout     time.Duration
+	initTimeout time.Duration
+	tee         io.Writer
+	name        string
+	home        string
 
 	ln  net.Listener
 	srv *http.Server
@@ -106,11 +124,12 @@ type Runtime struct {
 }
 
 type invocation struct {
-	id       string
-	payload  []byte
-	deadline time.Time
-	done     chan result // buffered; receives exactly one result
-	answered bool        // guarded by Runtime.mu
+	id          string
+	payload     []byte
+	deadline    time.Time     // written before deadlineSet is closed
+	deadlineSet chan struct{} // closed by Invoke right after the hand-over
+	done        chan result   // buffered; receives exactly one result
+	answered    bool          // guarded by Runtime.mu
 }
 
 type result struct {
@@ -123,13 +142,14 @@ type result struct {
 // host's AWS profile or ~/.okta never leak in: HOME is an empty directory).
 func StartRuntime(bootstrap string, env map[string]string, opts ...RuntimeOption) (*Runtime, error) {
 	r := &Runtime{
-		bootstrap: bootstrap,
-		env:       env,
-		timeout:   DefaultTimeout,
-		name:      filepath.Base(filepath.Dir(bootstrap)),
-		queue:     make(chan *invocation),
-		closed:    make(chan struct{}),
-		inflight:  map[string]*invocation{},
+		bootstrap:   bootstrap,
+		env:         env,
+		timeout:     DefaultTimeout,
+		initTimeout: DefaultInitTimeout,
+		name:        filepath.Base(filepath.Dir(bootstrap)),
+		queue:       make(chan *invocation),
+		closed:      make(chan struct{}),
+		inflight:    map[string]*invocation{},
 	}
 	for _, o := range opts {
 		o(r)
@@ -230,8 +250,8 @@ func (r *Runtime) answerLocked(inv *invocation, res result) bool {
 }
 
 // Invoke runs one invocation and returns the function's response bytes, or a *FunctionError,
-// *ExitError, *InitError or *TimeoutError. The invocation's deadline is the function timeout or
-// ctx's deadline, whichever comes first. If the process has exited (after a crash or timeout), a
+// *ExitError, *InitError, *InitTimeoutError or *TimeoutError. The invocation's deadline is the
+// function timeout from when the process takes it, or ctx's deadline, whichever comes first. If the process has exited (after a crash or timeout), a
 // new one is started first, as Lambda does.
 func (r *Runtime) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	select {
@@ -240,13 +260,12 @@ func (r *Runtime) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	default:
 	}
 	timeout := r.timeout
-	deadline := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	inv := &invocation{id: newID(), payload: payload, deadline: deadline, done: make(chan result, 1)}
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
+	inv := &invocation{id: newID(), payload: payload, deadlineSet: make(chan struct{}), done: make(chan result, 1)}
+	// Like Lambda, the function timeout starts with the invocation; waiting for a (cold) process
+	// to ask for work is the init phase, bounded separately.
+	initTimer := time.NewTimer(r.initTimeout)
+	defer initTimer.Stop()
+	initC := initTimer.C
 
 	// Hand the invocation to the process's next GET /next. A process that exited (or is exiting
 	// after a panic) is replaced once, as Lambda re-initialises an environment.
@@ -274,13 +293,26 @@ func (r *Runtime) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 			continue
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-timer.C:
-			return nil, &TimeoutError{Timeout: timeout}
+		case <-initC:
+			if r.initialised(p) {
+				// A warm process busy with another invocation: invocations are serial, as in
+				// one execution environment; wait on.
+				initC = nil
+				continue
+			}
+			return nil, &InitTimeoutError{Timeout: r.initTimeout, Output: tail(p.output.String(), 4000)}
 		case <-r.closed:
 			return nil, errors.New("runtime closed")
 		}
 		break
 	}
+	inv.deadline = time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(inv.deadline) {
+		inv.deadline = d
+	}
+	close(inv.deadlineSet)
+	timer := time.NewTimer(time.Until(inv.deadline))
+	defer timer.Stop()
 
 	select {
 	case res := <-inv.done:
@@ -310,6 +342,13 @@ func (r *Runtime) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		res := <-inv.done
 		return res.body, res.err
 	}
+}
+
+// initialised reports whether p has asked for an invocation.
+func (r *Runtime) initialised(p *process) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.proc == p && r.sawNext
 }
 
 func (r *Runtime) reportedInitError() *InitError {
@@ -440,6 +479,7 @@ func (r *Runtime) next(w http.ResponseWriter, req *http.Request) {
 		r.mu.Unlock()
 	}
 
+	<-inv.deadlineSet
 	h := w.Header()
 	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
 	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))

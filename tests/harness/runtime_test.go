@@ -63,7 +63,7 @@ func TestRuntimeInvoke(t *testing.T) {
 		t.Errorf("arn %q", a.FunctionARN)
 	}
 	deadline := time.UnixMilli(a.DeadlineMs)
-	if deadline.Before(before.Add(DefaultTimeout-time.Second)) || deadline.After(time.Now().Add(DefaultTimeout)) {
+	if deadline.Before(before.Add(DefaultTimeout-time.Millisecond)) || deadline.After(time.Now().Add(DefaultTimeout)) {
 		t.Errorf("deadline %v is not about %v from the invoke", deadline, DefaultTimeout)
 	}
 	bin := MustBuild(t, "tests/harness/testdata/echo")
@@ -209,6 +209,30 @@ func TestRuntimeInitError(t *testing.T) {
 	var ie *InitError
 	if !errors.As(err, &ie) || ie.Type != "Runtime.InitError" || ie.Message != "SECRET_ID: required" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRuntimeInitTimeout(t *testing.T) {
+	r := startEcho(t, map[string]string{"ECHO_INIT_SLEEP": "30s"}, WithInitTimeout(200*time.Millisecond))
+	_, err := r.Invoke(context.Background(), []byte(`{}`))
+	var ite *InitTimeoutError
+	if !errors.As(err, &ite) || ite.Timeout != 200*time.Millisecond {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// A warm process busy with a long invocation is not an init timeout for the next one.
+func TestRuntimeSerialInvocations(t *testing.T) {
+	r := startEcho(t, nil, WithInitTimeout(300*time.Millisecond))
+	invokeEcho(t, r, map[string]any{})
+	errc := make(chan error, 1)
+	go func() { _, err := r.Invoke(context.Background(), []byte(`{"block":"600ms"}`)); errc <- err }()
+	time.Sleep(50 * time.Millisecond)
+	if resp := invokeEcho(t, r, map[string]any{"echo": "second"}); resp.Echo != "second" {
+		t.Errorf("echo %q", resp.Echo)
+	}
+	if err := <-errc; err != nil {
+		t.Error(err)
 	}
 }
 

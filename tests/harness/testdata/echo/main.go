@@ -95,6 +95,9 @@ func main() {
 		}
 		os.Exit(1)
 	}
+	if d, err := time.ParseDuration(os.Getenv("ECHO_INIT_SLEEP")); err == nil {
+		time.Sleep(d)
+	}
 	if os.Getenv("ECHO_SIGTERM") != "" {
 		lambda.StartWithOptions(handle, lambda.WithEnableSIGTERM())
 		return
