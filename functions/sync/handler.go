@@ -199,6 +199,7 @@ func (r *run) members(ctx context.Context) {
 	}
 
 	var toWrite []ledger.Record
+	var work []groupWork
 	for _, gc := range col.ByGroup() {
 		var pending []membership.Change
 		for _, c := range gc.Changes {
@@ -221,7 +222,30 @@ func (r *run) members(ctx context.Context) {
 			r.failChanges(pending, col, "deadline: not started before the Lambda timeout")
 			continue
 		}
-		toWrite = append(toWrite, r.group(ctx, pending, col)...)
+		gw, records := r.group(ctx, pending, col)
+		toWrite = append(toWrite, records...)
+		if len(gw.pending) > 0 {
+			work = append(work, gw)
+		}
+	}
+	if len(work) > 0 {
+		// One resolution for the whole batch, so the adaptive choice sees every unknown user.
+		var refs []provision.UserRef
+		for _, gw := range work {
+			for _, c := range gw.pending {
+				refs = append(refs, provision.UserRef{ID: c.UserID, Login: c.Login})
+			}
+		}
+		res := r.h.cfg.Dir.ResolveUsers(r.work, refs)
+		r.log.DebugContext(ctx, "users resolved", "strategy", string(res.Strategy), "unknown", res.Unknown,
+			"requests", res.Requests, "missing", len(res.Missing))
+		for _, gw := range work {
+			if err := r.work.Err(); err != nil {
+				r.failChanges(gw.pending, col, "deadline: not started before the Lambda timeout")
+				continue
+			}
+			toWrite = append(toWrite, r.apply(ctx, gw, res, col)...)
+		}
 	}
 	if r.h.cfg.DryRun || len(toWrite) == 0 {
 		return
@@ -267,9 +291,17 @@ func (r *run) failChanges(cs []membership.Change, col membership.Collapsed, reas
 	r.failKeys(keys, col, reason)
 }
 
-// group applies one group's pending winners and returns the ledger records of those SCIM
-// confirmed (or that were verified no-ops).
-func (r *run) group(ctx context.Context, pending []membership.Change, col membership.Collapsed) []ledger.Record {
+// groupWork is one group's changes that need SCIM, with its resolved SCIM group.
+type groupWork struct {
+	ref     provision.GroupRef
+	scim    scim.Group
+	pending []membership.Change
+}
+
+// group resolves one group for its pending winners. It settles what needs no user (group not
+// selected, missing, deleted in Okta) and returns the rest as work, with the ledger records of
+// the verified no-ops.
+func (r *run) group(ctx context.Context, pending []membership.Change, col membership.Collapsed) (groupWork, []ledger.Record) {
 	newest := slices.MaxFunc(pending, membership.Compare)
 	ref := provision.GroupRef{ID: newest.GroupID, Name: newest.GroupName}
 	hasAdds := slices.ContainsFunc(pending, func(c membership.Change) bool { return c.Kind == membership.KindAdd })
@@ -287,14 +319,14 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 		for _, c := range pending {
 			r.skip(ctx, c, "group deleted in Okta")
 		}
-		return nil
+		return groupWork{}, nil
 	case errors.Is(err, provision.ErrNotSelected):
 		r.log.WarnContext(ctx, "group not selected: its changes are acknowledged, the SCIM group is left alone",
 			"group", ref.Name, "group_id", ref.ID, "reason", err.Error())
 		for _, c := range pending {
 			r.skip(ctx, c, "group not selected")
 		}
-		return nil
+		return groupWork{}, nil
 	case errors.Is(err, provision.ErrGroupNotFound):
 		// Removes are true already: nobody is a member of a group that does not exist.
 		var adds []membership.Change
@@ -306,36 +338,43 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 			}
 		}
 		if len(adds) == 0 {
-			return records
+			return groupWork{}, records
 		}
 		if r.h.cfg.DryRun {
 			r.log.InfoContext(ctx, "dry run: group would be created", "group", ref.Name, "group_id", ref.ID, "adds", len(adds))
 			for _, c := range adds {
 				r.skip(ctx, c, "dry run")
 			}
-			return records
+			return groupWork{}, records
 		}
 		r.log.ErrorContext(ctx, "group not in SCIM and CREATE_GROUPS=false: adds retried until it exists",
 			"group", ref.Name, "group_id", ref.ID, "adds", len(adds))
 		r.failChanges(adds, col, fmt.Sprintf("group %q not in SCIM (CREATE_GROUPS=false)", ref.Name))
-		return records
+		return groupWork{}, records
 	case err != nil:
 		r.noteErr(ctx, err)
 		r.log.ErrorContext(ctx, "group resolution failed", "group", ref.Name, "group_id", ref.ID, "error", err.Error())
 		r.failChanges(pending, col, "group resolution: "+err.Error())
-		return nil
+		return groupWork{}, nil
 	}
 
-	refs := make([]provision.UserRef, len(pending))
-	for i, c := range pending {
-		refs[i] = provision.UserRef{ID: c.UserID, Login: c.Login}
+	return groupWork{ref: ref, scim: g, pending: pending}, records
+}
+
+// apply plans and applies one group's work with the batch's user resolution and returns the
+// ledger records of the changes SCIM confirmed or that were verified no-ops.
+func (r *run) apply(ctx context.Context, gw groupWork, res provision.Resolution, col membership.Collapsed) []ledger.Record {
+	ref, g, pending := gw.ref, gw.scim, gw.pending
+	var records []ledger.Record
+	noop := func(c membership.Change, why string) {
+		r.skip(ctx, c, why)
+		records = append(records, ledger.RecordOf(c))
 	}
-	res := r.h.cfg.Dir.ResolveUsers(r.work, refs)
-	r.log.DebugContext(ctx, "users resolved", "group", g.DisplayName, "strategy", string(res.Strategy),
-		"unknown", res.Unknown, "requests", res.Requests, "missing", len(res.Missing))
-	resolved := make(map[string]string, len(res.Users))
-	for id, u := range res.Users {
-		resolved[id] = u.ID
+	resolved := make(map[string]string, len(pending))
+	for _, c := range pending {
+		if u, ok := res.Users[c.UserID]; ok {
+			resolved[c.UserID] = u.ID
+		}
 	}
 	_, outcomes, err := membership.PlanChanges(pending, resolved, nil)
 	if err != nil { // the collapse already validated them; a bug, not bad input
