@@ -87,7 +87,7 @@ const (
 
 // Parse decodes and validates a delivery body. Errors wrap ErrMalformed (not UTF-8 JSON) or
 // ErrWrongShape (JSON that is not a delivery: wrong envelope eventType, no data.events array, an
-// event without uuid or published time).
+// event without uuid, or without a published time that is representable in UTC).
 func Parse(body []byte) (Envelope, error) {
 	// encoding/json silently replaces invalid UTF-8 with U+FFFD, which would turn a corrupted
 	// login or group name into a different, valid-looking one.
@@ -126,6 +126,12 @@ func (e *Envelope) validate() error {
 		}
 		if ev.Published.IsZero() {
 			return fmt.Errorf("data.events[%d]: published missing", i)
+		}
+		// Changes carry published in UTC, and JSON times only have years 0000-9999: an offset
+		// that moves the instant out of them (0000-01-01T00:00:00+01:00) would make the change
+		// unencodable for the queue, a 500 for the whole delivery that Okta's retry cannot fix.
+		if y := ev.Published.UTC().Year(); y < 0 || y > 9999 {
+			return fmt.Errorf("data.events[%d]: published out of range in UTC", i)
 		}
 	}
 	return nil
