@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
+)
+
+// deferToEvents drops planned changes of memberships for which the sync worker already applied
+// an Okta event newer than this run's read of the group (STATE_TABLE only). The read may predate
+// that event, so acting on it would undo a newer change; the event is the newer truth.
+func (r *run) deferToEvents(ctx, work context.Context) {
+	if r.cfg.Ledger == nil {
+		return
+	}
+	var keys []membership.Key
+	for _, g := range r.groupsIn(stateRead) {
+		for _, m := range slices.Concat(g.adds, g.removes) {
+			if m.UserID != "" {
+				keys = append(keys, membership.Key{GroupID: g.okta.ID, UserID: m.UserID})
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	marks, err := r.cfg.Ledger.Get(work, keys)
+	if err != nil {
+		// Without the marks the run behaves as without STATE_TABLE: a change the sync worker
+		// applied during this run may be undone, and the next event or run repairs it.
+		r.addErr("reading ordering marks failed, changes not checked against newer events: %v", err)
+		r.log.ErrorContext(ctx, "reading ordering marks failed: applying the plan without them", "error", err.Error())
+		return
+	}
+	for _, g := range r.groupsIn(stateRead) {
+		newer := func(m provision.Member) bool {
+			mk, ok := marks[membership.Key{GroupID: g.okta.ID, UserID: m.UserID}]
+			if ok && m.UserID != "" && !mk.Published.Before(g.readAt.Add(-markSkew)) {
+				g.deferred++
+				r.log.DebugContext(ctx, "change deferred to a newer Okta event", "group", g.okta.Name, "group_id", g.okta.ID,
+					"user", m.Login, "user_id", m.UserID, "event_uuid", mk.EventUUID, "event_op", string(mk.Kind))
+				return true
+			}
+			return false
+		}
+		g.adds = slices.DeleteFunc(g.adds, newer)
+		g.removes = slices.DeleteFunc(g.removes, newer)
+	}
+}
+
+// safety applies the removal rules to the whole run (membership.CheckRun): a group whose Okta
+// answer was empty while SCIM has members removes nobody, and a run planning more removals than
+// MAX_REMOVALS removes nobody at all. Adds are never blocked.
+func (r *run) safety(ctx context.Context) {
+	read := r.groupsIn(stateRead)
+	plans := make(map[string]membership.GroupPlan, len(read))
+	for _, g := range read {
+		plans[g.okta.ID] = membership.GroupPlan{Plan: membership.Plan{Removes: scimIDs(g.removes)}, Desired: g.desired, Actual: g.actual}
+		r.removals += len(g.removes)
+	}
+	lim := membership.Limits{MaxRemovals: r.cfg.MaxRemovals, AllowEmptyDesired: r.cfg.AllowEmptyGroups}
+	rv := membership.CheckRun(plans, lim)
+	r.capExceeded = lim.MaxRemovals >= 0 && rv.Removals > lim.MaxRemovals
+	for _, g := range read {
+		v := rv.Groups[g.okta.ID]
+		if v.AllowRemovals || len(g.removes) == 0 {
+			continue
+		}
+		g.suspicious = g.desired == 0 && g.actual > 0 && !r.cfg.AllowEmptyGroups
+		g.blocked, g.blockReason = len(g.removes), v.Reason
+		// The plan that was not carried out, for the operator deciding what went wrong.
+		r.log.WarnContext(ctx, "removals blocked", "group", g.okta.Name, "group_id", g.okta.ID, "reason", v.Reason,
+			"removals", len(g.removes), "okta_members", len(g.members), "scim_members", g.actual,
+			"users", logins(g.removes, maxListedInLog))
+		g.removes = nil
+	}
+}
+
+func scimIDs(ms []provision.Member) []string {
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.SCIMID
+	}
+	return ids
+}
+
+func logins(ms []provision.Member, max int) []string {
+	out := make([]string, 0, min(len(ms), max))
+	for _, m := range ms[:min(len(ms), max)] {
+		out = append(out, m.Login)
+	}
+	return out
+}
+
+// apply carries out one group's plan through the shared apply path (removes first, PATCHes of at
+// most 100 values, one audit record per change) and records ordering marks for what SCIM
+// confirmed.
+func (r *run) apply(ctx, work context.Context, g *groupRun) {
+	if !g.inSCIM {
+		if !r.cfg.CreateGroups {
+			r.skip(ctx, g, fmt.Sprintf("not in SCIM and CREATE_GROUPS=false: %d adds wait until the group exists", len(g.adds)))
+			return
+		}
+		if err := r.ensureGroup(work, g); err != nil {
+			r.noteSCIMErr(err)
+			if work.Err() != nil && !errors.Is(err, errRenamed) {
+				g.state = stateNotReached
+				return
+			}
+			r.skip(ctx, g, "SCIM group creation: "+err.Error())
+			return
+		}
+	}
+	g.state = stateDone
+	if len(g.adds)+len(g.removes) == 0 {
+		return
+	}
+	var records []ledger.Record
+	at := g.readAt.Add(-markSkew)
+	for _, res := range r.applier.Apply(work, provision.Target{Okta: g.ref, SCIM: g.scim}, provision.Plan{Adds: g.adds, Removes: g.removes}) {
+		switch {
+		case res.DryRun:
+		case res.Err != nil:
+			g.failed++
+			r.noteSCIMErr(res.Err)
+		default:
+			if res.Op == membership.KindAdd {
+				g.added++
+			} else {
+				g.removed++
+			}
+			if res.Member.UserID != "" {
+				records = append(records, ledger.Record{
+					Key:  membership.Key{GroupID: g.okta.ID, UserID: res.Member.UserID},
+					Mark: membership.Mark{Published: at, Kind: res.Op, EventUUID: "reconcile/" + r.runID},
+				})
+			}
+		}
+	}
+	if g.failed > 0 {
+		r.addErr("group %q: %d changes failed (see the audit records)", g.okta.Name, g.failed)
+	}
+	if r.cfg.Ledger == nil || len(records) == 0 {
+		return
+	}
+	// Marked at the read time (less the skew), not now: an Okta event published after the read
+	// still wins, one published before it is already part of this run's answer and must not undo
+	// it when it arrives late. The invocation's context: the safety margin exists for this write.
+	if err := r.cfg.Ledger.Put(ctx, records); err != nil {
+		r.addErr("group %q: writing ordering marks failed: %v", g.okta.Name, err)
+		r.log.ErrorContext(ctx, "writing ordering marks failed: an older queued event may undo this repair until the next run",
+			"group", g.okta.Name, "group_id", g.okta.ID, "error", err.Error())
+	}
+}
+
+// recordGroups notes the groups this run completed, so the next run starts with the others
+// (STATE_TABLE only; a dry run changes nothing, so it records nothing either).
+func (r *run) recordGroups(ctx context.Context) {
+	if r.cfg.Ledger == nil || r.dryRun {
+		return
+	}
+	var done []*groupRun
+	for _, g := range r.groupsIn(stateDone) {
+		if g.failed == 0 {
+			done = append(done, g)
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	if err := r.cfg.Ledger.Put(ctx, groupMarks(done, r.start, r.runID)); err != nil {
+		r.log.WarnContext(ctx, "recording reconciled groups failed: the next run may repeat them first", "error", err.Error())
+	}
+}
+
+// report logs one line per group, the unprovisioned users, and the run's metrics.
+func (r *run) report(ctx context.Context) {
+	var drift, repaired, blocked, skipped int
+	for _, g := range r.groups {
+		switch g.state {
+		case stateSkipped:
+			skipped++
+			continue
+		case stateDone:
+		default:
+			continue
+		}
+		drift += g.rawAdds + g.rawRemoves
+		repaired += g.added + g.removed
+		blocked += g.blocked
+		for _, u := range g.unknown {
+			r.unknownUsers[u.ID] = u.Login
+		}
+		if g.rawAdds+g.rawRemoves+len(g.unknown)+g.failed == 0 && !g.created {
+			continue
+		}
+		r.log.InfoContext(ctx, "group reconciled", "group", g.okta.Name, "group_id", g.okta.ID, "scim_group_id", g.scim.ID,
+			"okta_members", len(g.members), "deprovisioned_members", g.deprovisioned, "scim_members", g.actual,
+			"adds", g.rawAdds, "removes", g.rawRemoves, "added", g.added, "removed", g.removed, "failed", g.failed,
+			"deferred", g.deferred, "removals_blocked", g.blocked, "unknown_users", len(g.unknown),
+			"link_errors", g.linkErrors, "created", g.created, "dry_run", r.dryRun)
+	}
+	if n := len(r.unknownUsers); n > 0 {
+		all := make([]string, 0, n)
+		for _, l := range r.unknownUsers {
+			all = append(all, l)
+		}
+		slices.Sort(all)
+		r.log.InfoContext(ctx, "Okta group members not provisioned in SCIM: assign them to the AWS app in Okta",
+			"count", n, "sample", all[:min(n, r.cfg.UnknownSample)])
+		for start := 0; start < n; start += maxListedInLog {
+			r.log.DebugContext(ctx, "Okta group members not provisioned in SCIM (all)", "users", all[start:min(n, start+maxListedInLog)])
+		}
+	}
+	r.met.Count("DriftFound", float64(drift))
+	r.met.Count("DriftRepaired", float64(repaired))
+	r.met.Count("ReconcileRemovalsBlocked", float64(blocked))
+	r.met.Count("ReconcileGroupsSkipped", float64(skipped))
+	r.met.Count("UnknownUsers", float64(len(r.unknownUsers)))
+}
+
+// summary builds the run's summary from the groups' final states.
+func (r *run) summary() Summary {
+	s := Summary{RunID: r.runID, Trigger: r.in.Trigger(), DryRun: r.dryRun, GroupsSelected: r.selected,
+		OktaRequests: r.oktaRequests()}
+	var reasons []string
+	for _, g := range r.groups {
+		switch g.state {
+		case stateSkipped:
+			s.Skipped = append(s.Skipped, SkippedGroup{Group: g.okta.Name, GroupID: g.okta.ID, Reason: g.skipReason})
+			continue
+		case stateNotReached, stateListed, stateRead:
+			s.NotReached = append(s.NotReached, g.okta.Name)
+			continue
+		}
+		s.GroupsChecked++
+		if g.rawAdds+g.rawRemoves == 0 && !g.created {
+			s.GroupsInSync++
+		}
+		if g.created {
+			s.GroupsCreated++
+		}
+		s.Adds += g.rawAdds
+		s.Removes += g.rawRemoves
+		s.Added += g.added
+		s.Removed += g.removed
+		s.Failed += g.failed
+		s.Deferred += g.deferred
+		s.RemovalsBlocked += g.blocked
+		if g.suspicious {
+			s.SuspiciousGroups = append(s.SuspiciousGroups, g.okta.Name)
+		}
+		if g.blockReason != "" && !slices.Contains(reasons, g.blockReason) {
+			reasons = append(reasons, g.blockReason)
+		}
+	}
+	s.Blocked = s.RemovalsBlocked > 0
+	if r.capExceeded {
+		s.BlockedReason = fmt.Sprintf("run plans %d removals, more than MAX_REMOVALS=%d: removing none", r.removals, r.cfg.MaxRemovals)
+	} else if len(reasons) > 0 {
+		s.BlockedReason = strings.Join(reasons, "; ")
+	}
+	s.UnknownUsers = len(r.unknownUsers)
+	if n := len(r.unknownUsers); n > 0 {
+		all := make([]string, 0, n)
+		for _, l := range r.unknownUsers {
+			all = append(all, l)
+		}
+		slices.Sort(all)
+		s.UnknownUsersSample = all[:min(n, r.cfg.UnknownSample)]
+	}
+	r.errMu.Lock()
+	s.Errors = append(s.Errors, r.errs...)
+	r.errMu.Unlock()
+	for _, g := range s.Skipped {
+		s.Errors = append(s.Errors, fmt.Sprintf("group %q skipped: %s", g.Group, g.Reason))
+	}
+	return s
+}

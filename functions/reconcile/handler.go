@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
+)
+
+// SCIM is what the reconciler needs from the SCIM client: the shared apply path, member and group
+// listings, and the client's counters for the summary and the Scim* metrics.
+type SCIM interface {
+	provision.SCIM
+	ListGroupMembers(ctx context.Context, groupID string) ([]scim.User, error)
+	ListGroups(ctx context.Context, fn func([]scim.Group) error) error
+	Stats() scim.Stats
+}
+
+// Okta reads the selected groups and their members (*okta.Reader satisfies it).
+type Okta interface {
+	Groups(ctx context.Context, prefix string, match func(name string) bool) ([]okta.Group, error)
+	GroupMembers(ctx context.Context, groupID string) ([]okta.User, error)
+	Requests() int64
+}
+
+// OktaSource returns the Okta reader for a run. refresh asks for one built from a freshly read
+// secret, after Okta rejected the token (rotated).
+type OktaSource func(ctx context.Context, refresh bool) (Okta, error)
+
+// Defaults of the Config knobs that have no environment variable.
+const (
+	// DefaultSafetyMargin is kept free before the Lambda deadline: no SCIM or Okta request is
+	// started after it, so the summary, the metrics and the ordering marks still get out.
+	DefaultSafetyMargin = 10 * time.Second
+	// DefaultReadShare is the part of the run's time in which new groups may still be read; the
+	// rest is left for linking and applying what was read.
+	DefaultReadShare = 0.6
+	// DefaultUnknownSample is how many logins of unprovisioned users the summary and the info log
+	// name (all of them are logged at debug).
+	DefaultUnknownSample = 20
+	// markSkew is subtracted from a group's Okta read time in the ordering marks the reconciler
+	// writes and checks: an Okta event published less than this before the read may be missing
+	// from the answer (clock skew between Okta and Lambda, Okta's own replication), so it must
+	// still win over the reconcile.
+	markSkew = time.Minute
+	// maxListedInLog bounds the member lists in one log line (CloudWatch events are ≤ 256 KiB).
+	maxListedInLog = 1000
+	// maxSummaryErrors bounds the errors the summary carries; the log has them all.
+	maxSummaryErrors = 50
+)
+
+// Config wires a Handler.
+type Config struct {
+	SCIM   SCIM
+	Okta   OktaSource
+	Ledger ledger.Ledger // nil without STATE_TABLE: no ordering marks, time-based rotation
+
+	Selection                              config.Selection
+	DryRun, CreateGroups, AllowEmptyGroups bool
+	MaxRemovals                            int // per run; < 0 disables the cap (tests only)
+	Concurrency                            int // groups read and applied at once
+
+	Log        *slog.Logger
+	MetricsOut io.Writer // EMF lines (stdout in Lambda)
+	Namespace  string
+
+	SafetyMargin  time.Duration
+	ReadShare     float64
+	UnknownSample int
+	Now           func() time.Time
+}
+
+// Handler runs reconciles. It implements lambda.Handler, so an empty payload (an operator's bare
+// invoke) is accepted like {}.
+type Handler struct{ cfg Config }
+
+// NewHandler returns a Handler, filling zero knobs with their defaults.
+func NewHandler(cfg Config) *Handler {
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = config.DefaultReconcileConcurrency
+	}
+	if cfg.SafetyMargin <= 0 {
+		cfg.SafetyMargin = DefaultSafetyMargin
+	}
+	if cfg.ReadShare <= 0 || cfg.ReadShare > 1 {
+		cfg.ReadShare = DefaultReadShare
+	}
+	if cfg.UnknownSample <= 0 {
+		cfg.UnknownSample = DefaultUnknownSample
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MetricsOut == nil {
+		cfg.MetricsOut = io.Discard
+	}
+	return &Handler{cfg: cfg}
+}
+
+// Input is what the reconciler accepts: the EventBridge scheduled event (events.CloudWatchEvent,
+// whose time seeds the group rotation), or an operator's manual payload such as {} or
+// {"dryRun": true, "groups": ["AWS_Admins"]}.
+type Input struct {
+	events.CloudWatchEvent
+	// DryRun forces a dry run for this invocation. It can only make a run safer: false does not
+	// override DRY_RUN=true.
+	DryRun bool `json:"dryRun,omitempty"`
+	// Groups restricts the run to these selected Okta groups (names or ids). A name outside the
+	// selection is reported, never reconciled.
+	Groups []string `json:"groups,omitempty"`
+}
+
+// Trigger names what started the run, for the summary.
+func (in Input) Trigger() string {
+	if in.Source == "aws.events" || in.DetailType == "Scheduled Event" {
+		return "schedule"
+	}
+	return "manual"
+}
+
+// SkippedGroup is a selected group the run could not reconcile, and why.
+type SkippedGroup struct {
+	Group   string `json:"group"`
+	GroupID string `json:"groupId"`
+	Reason  string `json:"reason"`
+}
+
+// Summary is the run's result: returned to the invoker and logged as "reconcile summary".
+type Summary struct {
+	RunID   string `json:"runId"`
+	Trigger string `json:"trigger"`
+	DryRun  bool   `json:"dryRun"`
+
+	GroupsSelected int `json:"groupsSelected"`
+	GroupsChecked  int `json:"groupsChecked"` // read from Okta and SCIM and planned
+	GroupsInSync   int `json:"groupsInSync"`
+	GroupsCreated  int `json:"groupsCreated"`
+
+	// Drift found: memberships to add and to remove.
+	Adds    int `json:"adds"`
+	Removes int `json:"removes"`
+	// Changes SCIM confirmed (0 in a dry run).
+	Added   int `json:"added"`
+	Removed int `json:"removed"`
+	Failed  int `json:"failed"`
+	// Deferred: planned changes dropped because the sync worker applied an Okta event newer than
+	// this run's read of the group (STATE_TABLE only).
+	Deferred int `json:"deferred,omitempty"`
+
+	// Blocked is true when removals were withheld: the run's removals exceeded MAX_REMOVALS, or a
+	// group's Okta answer was empty while SCIM had members (see SuspiciousGroups).
+	Blocked          bool     `json:"blocked"`
+	RemovalsBlocked  int      `json:"removalsBlocked"`
+	BlockedReason    string   `json:"blockedReason,omitempty"`
+	SuspiciousGroups []string `json:"suspiciousGroups,omitempty"`
+
+	Skipped    []SkippedGroup `json:"skipped,omitempty"`
+	NotReached []string       `json:"notReached,omitempty"` // left for the next run (deadline)
+
+	UnknownUsers       int      `json:"unknownUsers"` // Okta members not provisioned in SCIM
+	UnknownUsersSample []string `json:"unknownUsersSample,omitempty"`
+
+	ScimRequests int64 `json:"scimRequests"`
+	OktaRequests int64 `json:"oktaRequests"`
+	DurationMs   int64 `json:"durationMs"`
+
+	Errors []string `json:"errors,omitempty"`
+}
+
+// ErrRemovalsBlocked is returned (wrapped) when the run planned more removals than MAX_REMOVALS:
+// none were made, adds were applied.
+var ErrRemovalsBlocked = errors.New("removals blocked by MAX_REMOVALS")
+
+// Invoke implements lambda.Handler: it decodes the payload (empty means {}), runs, and returns
+// the summary as JSON, or the run's error.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var in Input
+	if p := bytes.TrimSpace(payload); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
+		if err := json.Unmarshal(p, &in); err != nil {
+			return nil, fmt.Errorf("reconcile: payload is neither a scheduled event nor {\"dryRun\":…,\"groups\":[…]}: %w", err)
+		}
+	}
+	sum, err := h.Handle(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(sum)
+}
+
+// Handle runs one reconcile. It returns an error when the run could not do its job: the Okta group
+// list could not be read, SCIM rejected the token, or removals were blocked by MAX_REMOVALS.
+// Skipped groups and failed changes are in the summary and the metrics, and the next run retries
+// them.
+func (h *Handler) Handle(ctx context.Context, in Input) (Summary, error) {
+	start := h.cfg.Now()
+	runID := runIDOf(ctx, start)
+	log := telemetry.WithLambda(ctx, h.cfg.Log).With("run_id", runID)
+	r := newRun(h, log, in, start, runID)
+
+	work, cancel := context.WithCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		work, cancel = context.WithDeadline(ctx, dl.Add(-h.cfg.SafetyMargin))
+		budget := dl.Add(-h.cfg.SafetyMargin).Sub(start)
+		r.readCutoff = start.Add(time.Duration(float64(budget) * h.cfg.ReadShare))
+	}
+	defer cancel()
+
+	scimBefore := h.cfg.SCIM.Stats()
+	err := r.execute(ctx, work)
+	r.report(ctx)
+	scimAfter := h.cfg.SCIM.Stats()
+
+	s := r.summary()
+	s.ScimRequests = scimAfter.TotalRequests() - scimBefore.TotalRequests()
+	s.DurationMs = h.cfg.Now().Sub(start).Milliseconds()
+	if err != nil {
+		s.Errors = append([]string{err.Error()}, s.Errors...)
+	}
+	if len(s.Errors) > maxSummaryErrors {
+		s.Errors = append(s.Errors[:maxSummaryErrors:maxSummaryErrors], fmt.Sprintf("… and %d more (see the log)", len(s.Errors)-maxSummaryErrors))
+	}
+
+	met := r.met
+	met.Count("ScimRequests", float64(s.ScimRequests))
+	met.Count("ScimThrottles", float64(scimAfter.Throttles-scimBefore.Throttles))
+	met.Count("ScimRetries", float64(scimAfter.Retries-scimBefore.Retries))
+	if r.scimUnauthorized.Load() {
+		met.Count("ScimUnauthorized", 1)
+	}
+	met.Flush(h.cfg.MetricsOut)
+
+	level := slog.LevelInfo
+	if err != nil {
+		level = slog.LevelError
+	}
+	log.Log(ctx, level, "reconcile summary", "summary", s)
+	return s, err
+}
+
+// runIDOf names the run in logs and in the ordering marks it writes: the Lambda request id when
+// there is one.
+func runIDOf(ctx context.Context, now time.Time) string {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		return lc.AwsRequestID
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,573 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta/oktatest"
+)
+
+// drift seeds the standard scenario: three selected Okta groups, one unselected; in SCIM one
+// group misses members and has extras, one has one of each, one is missing, and the unselected
+// group and a selected-looking group unknown to Okta differ from everything.
+//
+//	AWS_Admins  Okta u00-u19 + nosync (not provisioned)   SCIM u00-u14 + u50, u51
+//	AWS_Dev     Okta u10-u39                              SCIM u10-u39 − u20 + u55
+//	AWS_Ops     Okta u30-u49                              SCIM (missing)
+//	GCP_Other   Okta u00-u09 (not selected)               SCIM u40-u45
+//	AWS_Orphan  (no Okta group)                           SCIM u00-u02
+func drift(f *fixture) {
+	u := f.users("u", 60)
+	f.user("nosync@example.com", false)
+	f.oktaGroupOf("AWS_Admins", append(slices.Clone(u[0:20]), "nosync@example.com")...)
+	f.oktaGroupOf("AWS_Dev", u[10:40]...)
+	f.oktaGroupOf("AWS_Ops", u[30:50]...)
+	f.oktaGroupOf("GCP_Other", u[0:10]...)
+
+	f.scimGroupOf("AWS_Admins", f.oktaGroup["AWS_Admins"], append(slices.Clone(u[0:15]), u[50], u[51])...)
+	dev := slices.Concat(u[10:20], u[21:40], []string{u[55]})
+	f.scimGroupOf("AWS_Dev", f.oktaGroup["AWS_Dev"], dev...)
+	f.scimGroupOf("GCP_Other", "", u[40:46]...)
+	f.scimGroupOf("AWS_Orphan", "", u[0:3]...)
+}
+
+func TestReconcileRepairsDrift(t *testing.T) {
+	f := newFixture(t)
+	drift(f)
+	before := f.scim.Snapshot()
+
+	s, err := f.invoke(testCtx(t), readFixture(t, "reconcile-schedule.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wantInSync("AWS_Admins", "AWS_Dev", "AWS_Ops")
+	after := f.scim.Snapshot()
+	for _, g := range []string{"GCP_Other", "AWS_Orphan"} {
+		if !slices.Equal(before[g], after[g]) {
+			t.Errorf("%s changed: %v → %v", g, before[g], after[g])
+		}
+	}
+	f.safeWire()
+
+	if s.Trigger != "schedule" || s.DryRun || s.GroupsSelected != 3 || s.GroupsChecked != 3 || s.GroupsCreated != 1 ||
+		s.Adds != 26 || s.Removes != 3 || s.Added != 26 || s.Removed != 3 || s.Failed != 0 || s.Blocked ||
+		s.UnknownUsers != 1 || !slices.Equal(s.UnknownUsersSample, []string{"nosync@example.com"}) {
+		t.Errorf("summary %+v", s)
+	}
+	if s.ScimRequests != int64(f.scim.TotalRequests()) || s.OktaRequests != f.okta.Stats().Requests {
+		t.Errorf("summary requests scim %d okta %d; servers saw %d and %d", s.ScimRequests, s.OktaRequests, f.scim.TotalRequests(), f.okta.Stats().Requests)
+	}
+	// The unselected and orphan groups were never written to.
+	for _, l := range f.logLines() {
+		if l["msg"] == "audit" && (l["group"] == "GCP_Other" || l["group"] == "AWS_Orphan") {
+			t.Errorf("audit record for an untouched group: %v", l)
+		}
+	}
+	if got := len(f.audits()["applied"]); got != 29 {
+		t.Errorf("%d applied audit records, want 29", got)
+	}
+	f.wantMetric("DriftFound", 29)
+	f.wantMetric("DriftRepaired", 29)
+	f.wantMetric("UnknownUsers", 1)
+	f.wantMetric("ReconcileRemovalsBlocked", 0)
+	f.wantMetric("ReconcileGroupsSkipped", 0)
+	if strings.Contains(f.logs.String(), oktaToken) || strings.Contains(f.logs.String(), "scimtest-token") {
+		t.Error("a token reached the log")
+	}
+
+	// A second run finds nothing to do and writes nothing.
+	f.scim.ResetCounters()
+	s, err = f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Trigger != "manual" || s.Adds+s.Removes != 0 || s.GroupsInSync != 3 {
+		t.Errorf("second run %+v", s)
+	}
+	for route, n := range f.scim.Requests() {
+		if !strings.HasPrefix(route, "GET ") {
+			t.Errorf("second run sent %d %s", n, route)
+		}
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     bool
+		payload string
+	}{
+		{"DRY_RUN=true", true, "{}"},
+		{"payload", false, "reconcile-manual-dry-run.json"},
+		// A payload cannot switch a configured dry run off.
+		{"payload false", true, `{"dryRun": false}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			drift(f)
+			f.cfg.DryRun = tc.env
+			before := f.scim.Snapshot()
+			payload := tc.payload
+			if strings.HasSuffix(payload, ".json") {
+				payload = readFixture(t, payload)
+			}
+			s, err := f.invoke(testCtx(t), payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after := f.scim.Snapshot(); fmt.Sprint(before) != fmt.Sprint(after) {
+				t.Errorf("dry run changed SCIM")
+			}
+			for route, n := range f.scim.Requests() {
+				if !strings.HasPrefix(route, "GET ") {
+					t.Errorf("dry run sent %d %s", n, route)
+				}
+			}
+			if !s.DryRun || s.Adds != 26 || s.Removes != 3 || s.Added+s.Removed != 0 || s.GroupsCreated != 1 {
+				t.Errorf("summary %+v", s)
+			}
+			// The full plan is in the log: one dry_run audit record per change.
+			if got := len(f.audits()["dry_run"]); got != 29 {
+				t.Errorf("%d dry_run audit records, want 29", got)
+			}
+			f.wantMetric("DriftFound", 29)
+			f.wantMetric("DriftRepaired", 0)
+		})
+	}
+}
+
+func TestRemovalsOverCapRemoveNoneAndFail(t *testing.T) {
+	f := newFixture(t)
+	drift(f)
+	f.cfg.MaxRemovals = 2 // the drift needs 3
+	before := f.scim.Snapshot()
+
+	s, err := f.invoke(testCtx(t), "{}")
+	if !errors.Is(err, ErrRemovalsBlocked) && (err == nil || !strings.Contains(err.Error(), "MAX_REMOVALS")) {
+		t.Fatalf("err = %v, want removals blocked", err)
+	}
+	after := f.scim.Snapshot()
+	for _, g := range []string{"AWS_Admins", "AWS_Dev", "AWS_Ops"} {
+		for _, m := range before[g] {
+			if !slices.Contains(after[g], m) {
+				t.Errorf("%s lost %s although removals were blocked", g, m)
+			}
+		}
+	}
+	// Adds ran: every Okta member is there now.
+	for _, g := range []string{"AWS_Admins", "AWS_Dev", "AWS_Ops"} {
+		for _, m := range f.oktaMembers(g) {
+			if _, ok := f.scim.UserID(m); ok && !slices.Contains(after[g], m) {
+				t.Errorf("%s misses %s: adds should run", g, m)
+			}
+		}
+	}
+	if f.scim.Count("PATCH /Groups/{id}") == 0 {
+		t.Error("no PATCH: adds should run")
+	}
+	if !s.Blocked || s.RemovalsBlocked != 3 || s.Removed != 0 || s.Added != 26 || !strings.Contains(s.BlockedReason, "MAX_REMOVALS=2") {
+		t.Errorf("summary %+v", s)
+	}
+	f.wantMetric("ReconcileRemovalsBlocked", 3)
+	var warned int
+	for _, l := range f.logLines() {
+		if l["msg"] == "removals blocked" {
+			warned++
+		}
+	}
+	if warned != 2 {
+		t.Errorf("%d 'removals blocked' lines, want one per group with removals (2)", warned)
+	}
+	f.safeWire()
+
+	// At the cap exactly, the removals run.
+	f.cfg.MaxRemovals = 3
+	if s, err = f.invoke(testCtx(t), "{}"); err != nil || s.Removed != 3 {
+		t.Fatalf("at the cap: %+v, %v", s, err)
+	}
+	f.wantInSync("AWS_Admins", "AWS_Dev", "AWS_Ops")
+}
+
+func TestEmptyOktaAnswerRemovesNothing(t *testing.T) {
+	f := newFixture(t)
+	drift(f)
+	f.cfg.MaxRemovals = 1000
+	f.okta.EmptyGroupMembers(f.oktaGroup["AWS_Dev"], -1)
+	before := f.scim.Snapshot()
+
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := f.scim.Snapshot(); !slices.Equal(before["AWS_Dev"], after["AWS_Dev"]) {
+		t.Errorf("AWS_Dev changed on an empty Okta answer: %d → %d members", len(before["AWS_Dev"]), len(after["AWS_Dev"]))
+	}
+	f.wantInSync("AWS_Admins", "AWS_Ops")
+	if !slices.Equal(s.SuspiciousGroups, []string{"AWS_Dev"}) || s.RemovalsBlocked != 30 || !s.Blocked {
+		t.Errorf("summary %+v", s)
+	}
+	f.wantMetric("ReconcileRemovalsBlocked", 30)
+
+	// ALLOW_EMPTY_GROUPS=true believes the answer.
+	f.cfg.AllowEmptyGroups = true
+	if _, err := f.invoke(testCtx(t), "{}"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.scim.Snapshot()["AWS_Dev"]; len(got) != 0 {
+		t.Errorf("AWS_Dev kept %d members with ALLOW_EMPTY_GROUPS", len(got))
+	}
+	f.safeWire()
+}
+
+func TestOktaErrorSkipsGroup(t *testing.T) {
+	for _, status := range []int{500, 429, 404} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			f := newFixture(t)
+			drift(f)
+			f.okta.Inject(oktatest.Fault{Route: oktatest.RouteGroupUsers, GroupID: f.oktaGroup["AWS_Admins"], Status: status, Times: -1, ResetIn: -time.Second})
+			before := f.scim.Snapshot()
+
+			s, err := f.invoke(testCtx(t), "{}")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after := f.scim.Snapshot(); !slices.Equal(before["AWS_Admins"], after["AWS_Admins"]) {
+				t.Errorf("AWS_Admins changed although Okta failed")
+			}
+			f.wantInSync("AWS_Dev", "AWS_Ops")
+			if len(s.Skipped) != 1 || s.Skipped[0].Group != "AWS_Admins" || !strings.Contains(s.Skipped[0].Reason, fmt.Sprint(status)) ||
+				s.GroupsChecked != 2 || len(s.Errors) == 0 {
+				t.Errorf("summary %+v", s)
+			}
+			f.wantMetric("ReconcileGroupsSkipped", 1)
+		})
+	}
+}
+
+func TestOktaGroupListFailureChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	drift(f)
+	f.okta.FailListGroups(503, -1)
+	if _, err := f.invoke(testCtx(t), "{}"); err == nil || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := f.scim.TotalRequests(); n != 0 {
+		t.Errorf("%d SCIM requests after the group list failed", n)
+	}
+}
+
+func TestSCIMUnauthorizedFailsLoudly(t *testing.T) {
+	f := newFixture(t)
+	drift(f)
+	f.scim.ExpireToken(true)
+	_, err := f.invoke(testCtx(t), "{}")
+	if err == nil || !strings.Contains(err.Error(), "aws_sso_scim_key") {
+		t.Fatalf("err = %v", err)
+	}
+	f.wantMetric("ScimUnauthorized", 1)
+	if n := f.scim.Count("PATCH /Groups/{id}") + f.scim.Count("POST /Groups"); n != 0 {
+		t.Errorf("%d writes with a rejected token", n)
+	}
+	// It stops at the first rejection instead of trying every group.
+	if n := f.scim.Unauthorized(); n > 4 {
+		t.Errorf("%d requests answered 401", n)
+	}
+}
+
+func TestRenamedGroupIsNotDuplicated(t *testing.T) {
+	f := newFixture(t)
+	u := f.users("u", 5)
+	id := f.oktaGroupOf("AWS_New", u...)
+	f.scimGroupOf("AWS_Old", id, u[:2]...) // created under the old name, rename event lost
+
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.scim.Count("POST /Groups"); n != 0 {
+		t.Errorf("%d groups created", n)
+	}
+	if len(s.Skipped) != 1 || !strings.Contains(s.Skipped[0].Reason, `"AWS_Old"`) {
+		t.Errorf("summary %+v", s)
+	}
+}
+
+func TestCreateGroupsFalse(t *testing.T) {
+	f := newFixture(t)
+	drift(f)
+	f.cfg.CreateGroups = false
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.scim.GroupID("AWS_Ops"); ok {
+		t.Error("AWS_Ops created with CREATE_GROUPS=false")
+	}
+	if len(s.Skipped) != 1 || s.Skipped[0].Group != "AWS_Ops" || !strings.Contains(s.Skipped[0].Reason, "CREATE_GROUPS=false") {
+		t.Errorf("summary %+v", s)
+	}
+	f.wantInSync("AWS_Admins", "AWS_Dev")
+}
+
+func TestSelection(t *testing.T) {
+	f := newFixture(t)
+	drift(f)
+	f.oktaGroupOf("aws_lower", f.users("l", 2)...) // Okta's search is case-insensitive; the selection is not
+	t.Run("regex", func(t *testing.T) {
+		f.cfg.Selection = config.Selection{Prefix: "AWS_", Regex: regexp.MustCompile(`^(AWS_Dev|GCP_Other)$`)}
+		s, err := f.invoke(testCtx(t), "{}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.GroupsSelected != 2 || s.GroupsChecked != 2 {
+			t.Errorf("summary %+v", s)
+		}
+		f.wantInSync("AWS_Dev", "GCP_Other")
+	})
+	t.Run("payload groups", func(t *testing.T) {
+		f.cfg.Selection = config.Selection{Prefix: "AWS_"}
+		before := f.scim.Snapshot()
+		s, err := f.invoke(testCtx(t), `{"groups": ["AWS_Admins", "GCP_Other", "`+f.oktaGroup["AWS_Ops"]+`"]}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.GroupsSelected != 2 || len(s.Errors) != 1 || !strings.Contains(s.Errors[0], `"GCP_Other" is not a selected`) {
+			t.Errorf("summary %+v", s)
+		}
+		f.wantInSync("AWS_Admins", "AWS_Ops")
+		if after := f.scim.Snapshot(); !slices.Equal(before["GCP_Other"], after["GCP_Other"]) {
+			t.Error("GCP_Other changed")
+		}
+		if _, ok := f.scim.GroupID("aws_lower"); ok {
+			t.Error("aws_lower is not selected by prefix AWS_")
+		}
+	})
+}
+
+func TestAmbiguousGroupNamesAreSkipped(t *testing.T) {
+	f := newFixture(t)
+	u := f.users("u", 4)
+	f.oktaGroupOf("AWS_Twin", u[:2]...)
+	f.okta.AddGroupOfType("AWS_Twin", oktatest.TypeAppGroup)
+	f.scimGroupOf("AWS_Twin", "", u[2:]...)
+	before := f.scim.Snapshot()
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Skipped) != 2 || fmt.Sprint(before) != fmt.Sprint(f.scim.Snapshot()) {
+		t.Errorf("summary %+v", s)
+	}
+}
+
+func TestDeprovisionedMembersAreNotGranted(t *testing.T) {
+	f := newFixture(t)
+	u := f.users("u", 3)
+	f.oktaGroupOf("AWS_G", u...)
+	f.scimGroupOf("AWS_G", "", u...)
+	if err := f.okta.SetUserStatus(f.oktaUser[u[2]], "DEPROVISIONED"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.scim.Snapshot()["AWS_G"]; !slices.Equal(got, u[:2]) || s.Removed != 1 {
+		t.Errorf("members %v, summary %+v", got, s)
+	}
+}
+
+// TestLinkingCost: 2,000 users in 4 groups cost a few dozen SCIM requests: member listings, one
+// listing of the users that are not members yet, and the PATCHes.
+func TestLinkingCost(t *testing.T) {
+	f := newFixture(t)
+	u := f.users("u", 2000)
+	groups := map[string][]string{"AWS_A": u[0:1200], "AWS_B": u[1000:1500], "AWS_C": u[1400:1800], "AWS_D": u[1700:2000]}
+	for name, ms := range groups {
+		f.oktaGroupOf(name, ms...)
+		// SCIM misses every 40th member (2.5 %) and has 3 extras.
+		var have []string
+		for i, m := range ms {
+			if i%40 != 7 {
+				have = append(have, m)
+			}
+		}
+		f.scimGroupOf(name, f.oktaGroup[name], append(have, u[1990:1993]...)...)
+	}
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wantInSync("AWS_A", "AWS_B", "AWS_C", "AWS_D")
+	f.safeWire()
+	t.Logf("SCIM requests %d %v, Okta requests %d", s.ScimRequests, f.scim.Requests(), s.OktaRequests)
+	if s.ScimRequests > 60 {
+		t.Errorf("%d SCIM requests for 2,000 users in 4 groups, want a few dozen", s.ScimRequests)
+	}
+}
+
+func TestDeadlineStopsStartingGroupsAndNextRunContinues(t *testing.T) {
+	for _, withLedger := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ledger=%v", withLedger), func(t *testing.T) {
+			f := newFixture(t)
+			u := f.users("u", 40)
+			var names []string
+			for i := range 8 {
+				name := fmt.Sprintf("AWS_G%d", i)
+				names = append(names, name)
+				f.oktaGroupOf(name, u[i*5:i*5+5]...)
+				f.scimGroupOf(name, f.oktaGroup[name], u[i*5:i*5+3]...) // two adds each
+			}
+			var led *ledger.Memory
+			if withLedger {
+				led = ledger.NewMemory()
+				f.cfg.Ledger = led
+			}
+			clk := &clock{t: time.Now()}
+			slow := &slowOkta{Okta: f.reader, clock: clk, step: 10 * time.Minute}
+			f.cfg.Okta = func(context.Context, bool) (Okta, error) { return slow, nil }
+			f.cfg.Now = clk.Now
+			f.cfg.Concurrency = 1
+			f.cfg.ReadShare = 0.5
+
+			// One hour until the deadline: reads may start for 30 minutes, and each takes 10.
+			ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(time.Hour+DefaultSafetyMargin))
+			defer cancel()
+			s, err := f.invoke(ctx, "{}")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.GroupsChecked != 3 || len(s.NotReached) != 5 {
+				t.Fatalf("first run: %d checked, not reached %v", s.GroupsChecked, s.NotReached)
+			}
+			snap := f.scim.Snapshot()
+			for _, n := range s.NotReached {
+				if len(snap[n]) != 3 {
+					t.Errorf("%s not reached but changed", n)
+				}
+			}
+
+			if !withLedger {
+				return
+			}
+			// Oldest first: the next run starts with the five groups the first did not reach.
+			slow.read = nil
+			ctx2, cancel2 := context.WithDeadline(context.Background(), clk.Now().Add(2*time.Hour+DefaultSafetyMargin))
+			defer cancel2()
+			s2, err := f.invoke(ctx2, "{}")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s2.GroupsChecked != 6 || s2.Added != 10 {
+				t.Fatalf("second run %+v", s2)
+			}
+			var first []string
+			for _, id := range slow.read[:5] {
+				for n, gid := range f.oktaGroup {
+					if gid == id {
+						first = append(first, n)
+					}
+				}
+			}
+			slices.Sort(first)
+			want := slices.Clone(s.NotReached)
+			slices.Sort(want)
+			if !slices.Equal(first, want) {
+				t.Errorf("second run read %v first, want %v", first, want)
+			}
+			f.wantInSync(names...)
+		})
+	}
+}
+
+func TestOrderingMarks(t *testing.T) {
+	f := newFixture(t)
+	u := f.users("u", 6)
+	gid := f.oktaGroupOf("AWS_G", u[0], u[1], u[2])
+	f.scimGroupOf("AWS_G", gid, u[0], u[3], u[4]) // plan: add u1 u2, remove u3 u4
+	led := ledger.NewMemory()
+	f.cfg.Ledger = led
+	now := time.Date(2025, 11, 25, 13, 0, 0, 0, time.UTC)
+	f.cfg.Now = func() time.Time { return now }
+	// The sync worker applied an add of u3 published after this run's read: keep u3. An older
+	// mark for u4 (before the read, beyond the skew) does not stop its removal.
+	key := func(l string) membership.Key { return membership.Key{GroupID: gid, UserID: f.oktaUser[l]} }
+	if err := led.Put(context.Background(), []ledger.Record{
+		{Key: key(u[3]), Mark: membership.Mark{Published: now.Add(30 * time.Second), Kind: membership.KindAdd, EventUUID: "e3"}},
+		{Key: key(u[4]), Mark: membership.Mark{Published: now.Add(-2 * time.Minute), Kind: membership.KindAdd, EventUUID: "e4"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.scim.Snapshot()["AWS_G"]; !slices.Equal(got, []string{u[0], u[1], u[2], u[3]}) || s.Deferred != 1 {
+		t.Errorf("members %v, summary %+v", got, s)
+	}
+	marks, _ := led.Get(context.Background(), []membership.Key{key(u[1]), key(u[2]), key(u[3]), key(u[4]), {GroupID: gid, UserID: groupMarkUser}})
+	at := now.Add(-markSkew)
+	for _, c := range []struct {
+		l    string
+		kind membership.Kind
+		at   time.Time
+	}{{u[1], membership.KindAdd, at}, {u[2], membership.KindAdd, at}, {u[3], membership.KindAdd, now.Add(30 * time.Second)}, {u[4], membership.KindRemove, at}} {
+		m := marks[key(c.l)]
+		if m.Kind != c.kind || !m.Published.Equal(c.at) {
+			t.Errorf("mark of %s = %+v, want %s at %s", c.l, m, c.kind, c.at)
+		}
+	}
+	// A queued event published before the read, delivered now, is stale against the mark.
+	late := membership.Change{EventUUID: "old", Published: now.Add(-5 * time.Minute), Kind: membership.KindRemove, UserID: f.oktaUser[u[1]], GroupID: gid}
+	if v := ledger.Classify(late, marks[key(u[1])], true); v != ledger.Stale {
+		t.Errorf("older event vs reconcile mark: %v, want stale", v)
+	}
+	// One published after the read wins.
+	newer := late
+	newer.Published = now.Add(time.Second)
+	if v := ledger.Classify(newer, marks[key(u[1])], true); v != ledger.Apply {
+		t.Errorf("newer event vs reconcile mark: %v, want apply", v)
+	}
+	if m := marks[membership.Key{GroupID: gid, UserID: groupMarkUser}]; !m.Published.Equal(now) {
+		t.Errorf("group mark %+v", m)
+	}
+}
+
+func TestPayloads(t *testing.T) {
+	f := newFixture(t)
+	u := f.users("u", 2)
+	f.oktaGroupOf("AWS_G", u...)
+	for _, p := range []string{"", "  ", "null", "{}", readFixture(t, "reconcile-schedule.json"), readFixture(t, "reconcile-manual-groups.json")} {
+		if _, err := f.invoke(testCtx(t), p); err != nil {
+			t.Errorf("payload %q: %v", p, err)
+		}
+	}
+	for _, p := range []string{"[1]", `{"dryRun": "yes"}`, `{"time": 5}`, "{"} {
+		if _, err := lambdaInvoke(f, p); err == nil {
+			t.Errorf("payload %q accepted", p)
+		}
+	}
+}
+
+func lambdaInvoke(f *fixture, p string) ([]byte, error) {
+	return f.handler().Invoke(context.Background(), []byte(p))
+}
+
+func readFixture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../events/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,514 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
+)
+
+// groupState is how far the run got with a group.
+type groupState int
+
+const (
+	stateListed     groupState = iota // selected, not started
+	stateSkipped                      // could not be reconciled (read error, ambiguity, …)
+	stateNotReached                   // not started before the deadline; the next run does it
+	stateRead                         // read from Okta and SCIM
+	stateDone                         // planned and applied (or found in sync)
+)
+
+// groupRun is one selected Okta group in one run.
+type groupRun struct {
+	okta           okta.Group
+	ref            provision.GroupRef
+	lastReconciled time.Time
+
+	state      groupState
+	skipReason string
+
+	scim     scim.Group
+	inSCIM   bool // the SCIM group exists
+	resolved bool // inSCIM is known
+
+	readAt        time.Time
+	members       []okta.User // Okta members that should be in SCIM
+	deprovisioned int
+	scimMembers   []scim.User
+
+	rawAdds, rawRemoves int // drift found
+	adds, removes       []provision.Member
+	desired, actual     int
+	unknown             []provision.UserRef
+	linkErrors          int
+	deferred            int
+	blocked             int
+	blockReason         string
+	suspicious          bool
+
+	created                bool
+	added, removed, failed int
+}
+
+// run is the state of one invocation.
+type run struct {
+	cfg        *Config
+	log        *slog.Logger
+	met        *telemetry.Metrics
+	in         Input
+	start      time.Time
+	runID      string
+	dryRun     bool
+	readCutoff time.Time // zero: no deadline
+
+	dir     *provision.Directory
+	applier *provision.Applier
+	index   groupIndex
+
+	oktaMu      sync.Mutex
+	oktaReaders []oktaUse
+
+	groups           []*groupRun // processing order
+	links            *links
+	selected         int
+	capExceeded      bool
+	removals         int
+	unknownUsers     map[string]string // Okta user id → login
+	scimUnauthorized atomic.Bool
+	oktaUnauthorized atomic.Bool
+
+	errMu sync.Mutex
+	errs  []string
+}
+
+type oktaUse struct {
+	rd   Okta
+	base int64
+}
+
+func newRun(h *Handler, log *slog.Logger, in Input, start time.Time, runID string) *run {
+	cfg := &h.cfg
+	r := &run{
+		cfg: cfg, log: log, in: in, start: start, runID: runID,
+		met:          telemetry.NewMetrics(cfg.Namespace),
+		dryRun:       cfg.DryRun || in.DryRun,
+		unknownUsers: map[string]string{},
+	}
+	// A directory per run, not per container: the reconciler runs hourly, when a container's
+	// cache would be stale anyway, and a fresh one keeps every run's cost and answer independent.
+	r.dir = provision.NewDirectory(cfg.SCIM, provision.WithSelection(cfg.Selection.Match),
+		provision.WithLookupConcurrency(cfg.Concurrency))
+	r.applier = provision.NewApplier(cfg.SCIM, r.dir, log, r.met, provision.DryRun(r.dryRun), provision.WithClock(cfg.Now))
+	return r
+}
+
+func (r *run) addErr(format string, args ...any) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+func (r *run) groupsIn(states ...groupState) []*groupRun {
+	var out []*groupRun
+	for _, g := range r.groups {
+		if slices.Contains(states, g.state) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func (r *run) skip(ctx context.Context, g *groupRun, reason string) {
+	g.state, g.skipReason = stateSkipped, reason
+	r.log.WarnContext(ctx, "group skipped", "group", g.okta.Name, "group_id", g.okta.ID, "reason", reason)
+}
+
+// noteSCIMErr remembers a rejected SCIM token: nothing more can be done in this run.
+func (r *run) noteSCIMErr(err error) {
+	if errors.Is(err, scim.ErrUnauthorized) {
+		r.scimUnauthorized.Store(true)
+	}
+}
+
+// stopped reports whether a fatal error (a rejected token) makes further work pointless.
+func (r *run) stopped() bool { return r.scimUnauthorized.Load() || r.oktaUnauthorized.Load() }
+
+// execute runs the phases: list and order the selected groups, read each from Okta and SCIM,
+// link users, plan, check the safety rules on the whole run, apply, record. Groups are read and
+// applied at most Concurrency at a time, in the run's order, and none is started after its
+// phase's time is up.
+func (r *run) execute(ctx, work context.Context) error {
+	if err := r.listGroups(work); err != nil {
+		return err
+	}
+	r.order(work)
+	r.resolveGroups(work)
+	each(r.cfg.Concurrency, r.groupsIn(stateListed), r.mayRead, func(g *groupRun) { r.read(ctx, work, g) },
+		func(g *groupRun) { g.state = stateNotReached })
+	if r.stopped() {
+		return r.fatalErr()
+	}
+	r.link(ctx, work)
+	for _, g := range r.groupsIn(stateRead) {
+		r.plan(g)
+	}
+	r.deferToEvents(ctx, work)
+	r.safety(ctx)
+	mayApply := func() bool { return !r.stopped() && work.Err() == nil }
+	each(r.cfg.Concurrency, r.groupsIn(stateRead), mayApply, func(g *groupRun) { r.apply(ctx, work, g) },
+		func(g *groupRun) { g.state = stateNotReached })
+	r.recordGroups(ctx)
+	if r.stopped() {
+		return r.fatalErr()
+	}
+	if r.capExceeded {
+		return fmt.Errorf("reconcile: %w: the run planned %d removals, more than MAX_REMOVALS=%d, so it removed none (adds were applied); check Okta and the plan in the logs before raising the cap",
+			ErrRemovalsBlocked, r.removals, r.cfg.MaxRemovals)
+	}
+	return nil
+}
+
+func (r *run) fatalErr() error {
+	var errs []error
+	if r.scimUnauthorized.Load() {
+		errs = append(errs, errors.New("reconcile: SCIM rejected the bearer token after a secret refresh: rotate aws_sso_scim_key"))
+	}
+	if r.oktaUnauthorized.Load() {
+		errs = append(errs, errors.New("reconcile: Okta rejected the API token after a secret refresh: check okta_api_token"))
+	}
+	return errors.Join(errs...)
+}
+
+// mayRead says whether another group may be read: the read phase ends at readCutoff so that
+// linking and applying what was read still fits before the deadline.
+func (r *run) mayRead() bool {
+	return !r.stopped() && (r.readCutoff.IsZero() || r.cfg.Now().Before(r.readCutoff))
+}
+
+// each runs fn on items in order, at most n at a time. Before each item it asks may(); once that
+// says no, the item and all later ones get skip instead, so a deadline stops the run cleanly at a
+// group boundary.
+func each(n int, items []*groupRun, may func() bool, fn, skip func(*groupRun)) {
+	ch := make(chan *groupRun)
+	var wg sync.WaitGroup
+	var halted atomic.Bool
+	for range min(n, len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for g := range ch {
+				if halted.Load() || !may() {
+					halted.Store(true)
+					skip(g)
+					continue
+				}
+				fn(g)
+			}
+		}()
+	}
+	for _, g := range items {
+		ch <- g
+	}
+	close(ch)
+	wg.Wait()
+}
+
+// --- Okta ---
+
+func (r *run) okta(ctx context.Context, refresh bool) (Okta, error) {
+	rd, err := r.cfg.Okta(ctx, refresh)
+	if err != nil {
+		return nil, err
+	}
+	r.oktaMu.Lock()
+	defer r.oktaMu.Unlock()
+	for _, u := range r.oktaReaders {
+		if u.rd == rd {
+			return rd, nil
+		}
+	}
+	r.oktaReaders = append(r.oktaReaders, oktaUse{rd: rd, base: rd.Requests()})
+	return rd, nil
+}
+
+func (r *run) oktaRequests() int64 {
+	r.oktaMu.Lock()
+	defer r.oktaMu.Unlock()
+	var n int64
+	for _, u := range r.oktaReaders {
+		n += u.rd.Requests() - u.base
+	}
+	return n
+}
+
+// current returns the reader the run uses now (the last one built).
+func (r *run) current() Okta {
+	r.oktaMu.Lock()
+	defer r.oktaMu.Unlock()
+	return r.oktaReaders[len(r.oktaReaders)-1].rd
+}
+
+// listGroups reads the selected Okta groups. Without it nothing can be decided: the run fails.
+func (r *run) listGroups(ctx context.Context) error {
+	rd, err := r.okta(ctx, false)
+	if err != nil {
+		return fmt.Errorf("reconcile: Okta client: %w", err)
+	}
+	sel := r.cfg.Selection
+	prefix := sel.Prefix
+	if sel.Regex != nil {
+		// The regex decides; Okta's prefix search could hide groups it accepts.
+		prefix = ""
+	}
+	groups, err := rd.Groups(ctx, prefix, sel.Match)
+	if errors.Is(err, okta.ErrUnauthorized) {
+		// The token may have been rotated since the secret was cached: re-read it once.
+		if rd, err = r.okta(ctx, true); err != nil {
+			return fmt.Errorf("reconcile: Okta client: %w", err)
+		}
+		groups, err = rd.Groups(ctx, prefix, sel.Match)
+		if errors.Is(err, okta.ErrUnauthorized) {
+			r.oktaUnauthorized.Store(true)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("reconcile: list selected Okta groups (nothing was changed): %w", err)
+	}
+
+	byName := map[string][]okta.Group{}
+	for _, g := range groups {
+		byName[g.Name] = append(byName[g.Name], g)
+	}
+	var want map[string]bool
+	if len(r.in.Groups) > 0 {
+		want = map[string]bool{}
+		for _, n := range r.in.Groups {
+			want[n] = true
+		}
+	}
+	found := map[string]bool{}
+	for _, g := range groups {
+		if want != nil && !want[g.Name] && !want[g.ID] {
+			continue
+		}
+		found[g.Name], found[g.ID] = true, true
+		gr := &groupRun{okta: g, ref: provision.GroupRef{ID: g.ID, Name: g.Name}}
+		r.groups = append(r.groups, gr)
+		if len(byName[g.Name]) > 1 {
+			// Both would map to one SCIM group (linked by displayName) and undo each other.
+			r.skip(ctx, gr, fmt.Sprintf("%d selected Okta groups are named %q: the SCIM group cannot follow both; rename one in Okta", len(byName[g.Name]), g.Name))
+		}
+	}
+	for _, n := range r.in.Groups {
+		if !found[n] {
+			r.addErr("requested group %q is not a selected Okta group", n)
+		}
+	}
+	r.selected = len(r.groups)
+	return nil
+}
+
+// order sets the processing order: oldest reconcile first with STATE_TABLE, else a rotation
+// seeded by the run's (scheduled) time.
+func (r *run) order(ctx context.Context) {
+	seed := r.in.Time
+	if seed.IsZero() {
+		seed = r.start
+	}
+	r.groups = rotate(r.groups, seed)
+	if r.cfg.Ledger == nil || len(r.groups) < 2 {
+		return
+	}
+	ordered, err := oldestFirst(ctx, r.cfg.Ledger, r.groups)
+	if err != nil {
+		r.log.WarnContext(ctx, "reading the groups' last reconcile times failed: using the time-based rotation", "error", err.Error())
+		return
+	}
+	r.groups = ordered
+}
+
+// --- read ---
+
+// read fetches one group's Okta members and its SCIM members. Any error skips the group: a group
+// that could not be read is never treated as empty.
+func (r *run) read(ctx, work context.Context, g *groupRun) {
+	g.readAt = r.cfg.Now()
+	users, err := r.current().GroupMembers(work, g.okta.ID)
+	if err != nil {
+		if work.Err() != nil {
+			g.state = stateNotReached
+			return
+		}
+		if errors.Is(err, okta.ErrUnauthorized) {
+			r.oktaUnauthorized.Store(true)
+		}
+		r.skip(ctx, g, "Okta read failed: "+err.Error())
+		return
+	}
+	for _, u := range users {
+		// Okta removes a deactivated user's memberships itself (and the sync worker acts on those
+		// removals); a DEPROVISIONED member still listed must not be granted access in AWS.
+		if u.Status == "DEPROVISIONED" {
+			g.deprovisioned++
+			continue
+		}
+		g.members = append(g.members, u)
+	}
+	if err := r.resolveGroup(work, g); err != nil {
+		r.noteSCIMErr(err)
+		if work.Err() != nil {
+			g.state = stateNotReached
+			return
+		}
+		r.skip(ctx, g, "SCIM group lookup failed: "+err.Error())
+		return
+	}
+	if g.inSCIM {
+		ms, err := r.cfg.SCIM.ListGroupMembers(work, g.scim.ID)
+		if err != nil {
+			r.noteSCIMErr(err)
+			if work.Err() != nil {
+				g.state = stateNotReached
+				return
+			}
+			r.skip(ctx, g, "SCIM member listing failed: "+err.Error())
+			return
+		}
+		g.scimMembers = ms
+		// Members are SCIM users: linking them costs nothing more.
+		r.dir.Remember(ms...)
+	}
+	g.state = stateRead
+}
+
+// --- link and plan ---
+
+// link resolves every read group's Okta members to SCIM users in one go. Members already in
+// their SCIM group were learned from the member listings; for the rest the directory picks the
+// cheaper of one listing of all SCIM users (100 per request) and per-user lookups, told the
+// directory's known size by the listings.
+func (r *run) link(ctx, work context.Context) {
+	var refs []provision.UserRef
+	seen := map[string]bool{}
+	scimUsers := map[string]bool{}
+	for _, g := range r.groupsIn(stateRead) {
+		for _, u := range g.members {
+			if !seen[u.ID] {
+				seen[u.ID] = true
+				refs = append(refs, provision.UserRef{ID: u.ID, Login: u.Login})
+			}
+		}
+		for _, su := range g.scimMembers {
+			scimUsers[su.ID] = true
+		}
+	}
+	r.dir.SizeHint(len(scimUsers))
+	res := r.dir.ResolveUsers(work, refs)
+	r.log.DebugContext(ctx, "users linked", "okta_users", len(refs), "unknown_to_cache", res.Unknown,
+		"strategy", string(res.Strategy), "scim_requests", res.Requests, "not_provisioned", len(res.Missing),
+		"errors", len(res.Errors))
+	missing := make(map[string]bool, len(res.Missing))
+	for _, m := range res.Missing {
+		missing[m.ID] = true
+	}
+	var firstErr error
+	for _, err := range res.Errors {
+		r.noteSCIMErr(err)
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		r.addErr("%d Okta users could not be linked to SCIM users (their adds wait for the next run): %v", len(res.Errors), firstErr)
+	}
+
+	// A SCIM member to remove is named by its Okta id in audit records and ordering marks:
+	// externalId when Okta provisioned it, else the Okta user with its userName as login.
+	byLogin := map[string]string{}
+	for _, g := range r.groupsIn(stateRead) {
+		for _, u := range g.members {
+			byLogin[strings.ToLower(u.Login)] = u.ID
+		}
+	}
+	r.links = &links{users: res.Users, missing: missing, byLogin: byLogin}
+}
+
+// links is what linking found, for planning.
+type links struct {
+	users   map[string]scim.User // Okta user id → SCIM user
+	missing map[string]bool      // Okta user ids not provisioned in SCIM
+	byLogin map[string]string    // lower-cased Okta login → Okta user id
+}
+
+// plan diffs one read group: desired = its linked Okta members, actual = its SCIM members.
+func (r *run) plan(g *groupRun) {
+	l := r.links
+	desired := make([]string, 0, len(g.members))
+	info := make(map[string]provision.Member, len(g.members)+len(g.scimMembers))
+	for _, u := range g.members {
+		su, ok := l.users[u.ID]
+		switch {
+		case ok:
+			desired = append(desired, su.ID)
+			info[su.ID] = provision.Member{SCIMID: su.ID, UserID: u.ID, Login: u.Login}
+		case l.missing[u.ID]:
+			g.unknown = append(g.unknown, provision.UserRef{ID: u.ID, Login: u.Login})
+		default:
+			g.linkErrors++
+		}
+	}
+	actual := make([]string, len(g.scimMembers))
+	for i, su := range g.scimMembers {
+		actual[i] = su.ID
+		if _, ok := info[su.ID]; !ok {
+			info[su.ID] = provision.Member{SCIMID: su.ID, UserID: oktaIDOf(su, l.byLogin), Login: su.UserName}
+		}
+	}
+	p := membership.PlanDiff(desired, actual)
+	g.desired, g.actual = countSet(desired), countSet(actual)
+	g.rawAdds, g.rawRemoves = len(p.Adds), len(p.Removes)
+	g.adds = members(p.Adds, info)
+	g.removes = members(p.Removes, info)
+}
+
+// oktaIDOf returns the Okta user id of a SCIM user: its externalId when that is an Okta user id
+// (Okta's provisioning and this project set it; other sources may put anything there), else the
+// id of the Okta user whose login is its userName, else "".
+func oktaIDOf(su scim.User, byLogin map[string]string) string {
+	if strings.HasPrefix(su.ExternalID, "00u") {
+		return su.ExternalID
+	}
+	return byLogin[strings.ToLower(su.UserName)]
+}
+
+func members(ids []string, info map[string]provision.Member) []provision.Member {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]provision.Member, len(ids))
+	for i, id := range ids {
+		out[i] = info[id]
+	}
+	return out
+}
+
+func countSet(ids []string) int {
+	s := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		if id != "" {
+			s[id] = struct{}{}
+		}
+	}
+	return len(s)
+}
