@@ -63,6 +63,8 @@ type EnvError struct {
 func (e *EnvError) Error() string { return e.Var + ": " + e.Reason }
 
 // Selection decides which Okta groups are synced: Regex when set, otherwise names with Prefix.
+// An empty GROUP_PREFIX means the default AWS_, never "every group": selecting all groups takes
+// an explicit GROUP_REGEX such as ".*".
 type Selection struct {
 	Prefix string
 	Regex  *regexp.Regexp
