@@ -300,4 +300,3 @@ func BenchmarkResolveStrategy(b *testing.B) {
 		}
 	}
 }
-
