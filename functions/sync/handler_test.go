@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -522,5 +523,60 @@ func TestGroupDeletedInOktaIsNotCreated(t *testing.T) {
 	}
 	if len(f.srv.Snapshot()) != 0 {
 		t.Fatal("a group deleted in Okta was created in SCIM")
+	}
+}
+
+// flakyLedger fails reads or writes.
+type flakyLedger struct {
+	ledger.Ledger
+	failGet, failPut bool
+}
+
+func (f *flakyLedger) Get(ctx context.Context, keys []membership.Key) (map[membership.Key]membership.Mark, error) {
+	if f.failGet {
+		return nil, errors.New("ProvisionedThroughputExceededException")
+	}
+	return f.Ledger.Get(ctx, keys)
+}
+
+func (f *flakyLedger) Put(ctx context.Context, recs []ledger.Record) error {
+	if f.failPut {
+		return errors.New("ProvisionedThroughputExceededException")
+	}
+	return f.Ledger.Put(ctx, recs)
+}
+
+func TestLedgerFailuresRetryTheChanges(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		failGet, failPut bool
+		wantMembers      int
+	}{
+		{"read", true, false, 0},  // no ordering memory: nothing is applied
+		{"write", false, true, 1}, // applied, but retried until the mark is written
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var fl *flakyLedger
+			f := newFixture(t, func(c *Config) {
+				fl = &flakyLedger{Ledger: c.Ledger, failGet: tc.failGet, failPut: tc.failPut}
+				c.Ledger = fl
+			})
+			f.user("ann@example.com", "00uAnn")
+			failed := f.invoke(context.Background(), f.event(add("e1", t0, "00uAnn", "ann@example.com"), add("e1", t0, "00uAnn", "ann@example.com")))
+			if len(failed) != 2 {
+				t.Fatalf("failed %v, want both copies of the change", failed)
+			}
+			if got := len(f.members("AWS_Admins")); got != tc.wantMembers {
+				t.Fatalf("%d members, want %d", got, tc.wantMembers)
+			}
+			// The redelivery after the ledger recovered succeeds (the PATCH is idempotent).
+			fl.failGet, fl.failPut = false, false
+			if failed := f.invoke(context.Background(), f.event(add("e1", t0, "00uAnn", "ann@example.com"))); len(failed) != 0 {
+				t.Fatalf("retry failed %v", failed)
+			}
+			if got := f.members("AWS_Admins"); !equal(got, []string{"ann@example.com"}) {
+				t.Fatalf("members %v", got)
+			}
+		})
 	}
 }
