@@ -100,11 +100,19 @@ func sameChange(a, b membership.Change) bool {
 }
 
 // FuzzDecodeCanonical complements FuzzDecode (message_test.go) with a corpus of the real hook
-// output for events/ and stricter properties: whatever Decode accepts encodes to a body SQS
-// takes, which decodes to the same change and re-encodes byte for byte (a fixed point), and
-// DecodeEvent agrees with Decode.
+// output for events/ (packed v2 messages, and the v1 messages of earlier hooks) and stricter
+// properties: whatever Decode accepts packs into bodies SQS takes, which decode to the same
+// changes and pack again byte for byte (a fixed point), and DecodeEvent agrees with Decode.
 func FuzzDecodeCanonical(f *testing.F) {
-	for _, c := range sampleChanges(f) {
+	samples := sampleChanges(f)
+	packs, err := queue.EncodeBatch(samples)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range packs {
+		f.Add(e.Body)
+	}
+	for _, c := range samples {
 		e, err := queue.Encode(c)
 		if err != nil {
 			f.Fatal(err)
@@ -113,7 +121,9 @@ func FuzzDecodeCanonical(f *testing.F) {
 	}
 	for _, s := range []string{
 		``, `null`, `{}`, `[]`, `{"v":1}`, `{"v":1,"change":null}`, `{"v":"1","change":{}}`, `{"v":1.0,"change":{}}`,
-		`{"v":2,"change":{"kind":"add"}}`, `{"v":1,"v":2}`,
+		`{"v":2,"change":{"kind":"add"}}`, `{"v":1,"v":2}`, `{"v":2,"changes":[]}`, `{"v":2,"changes":[null]}`,
+		`{"v":2,"changes":[{"eventUuid":"e","published":"2026-11-25T10:15:30Z","kind":"add","userId":"u","groupId":"g"},{"eventUuid":"e","published":"2026-11-25T10:15:31Z","kind":"add","userId":"u","groupId":"g","login":"x"}]}`,
+		`{"v":2,"changes":[{"eventUuid":"e","published":"2026-11-25T10:15:30Z","kind":"add","userId":"u","groupId":"g"},{"eventUuid":"f","published":"2026-11-25T10:15:30Z","kind":"rename","groupId":"h"}]}`,
 		`{"v":1,"change":{"eventUuid":"e","published":"2026-11-25T10:15:30.123+14:00","kind":"add","userId":"00u1","groupId":"00g1"}}`,
 		`{"V":1,"CHANGE":{"EVENTUUID":"e","PUBLISHED":"2026-11-25T10:15:30Z","KIND":"rename","GROUPID":"00g1"}}`,
 		`{"v":1,"change":{"eventUuid":"e","published":"0000-01-01T00:00:00+01:00","kind":"group_delete","groupId":"00g1"}}`,
@@ -125,7 +135,7 @@ func FuzzDecodeCanonical(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		c, err := queue.Decode(body)
+		cs, err := queue.Decode(body)
 		recs := queue.DecodeEvent(events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: body}}})
 		if len(recs) != 1 || recs[0].MessageID != "m" || (recs[0].Err == nil) != (err == nil) {
 			t.Fatalf("DecodeEvent %+v disagrees with Decode (%v)", recs, err)
@@ -136,29 +146,76 @@ func FuzzDecodeCanonical(f *testing.F) {
 			}
 			return
 		}
-		if !sameChange(recs[0].Change, c) {
-			t.Fatalf("DecodeEvent change %+v, Decode %+v", recs[0].Change, c)
+		if len(cs) == 0 || len(recs[0].Changes) != len(cs) {
+			t.Fatalf("Decode gave %d changes, DecodeEvent %d", len(cs), len(recs[0].Changes))
 		}
-		if err := membership.Validate(c); err != nil {
-			t.Fatalf("Decode accepted a change membership.Validate refuses: %v", err)
+		ids := map[string]bool{}
+		for i, c := range cs {
+			if !sameChange(recs[0].Changes[i], c) {
+				t.Fatalf("DecodeEvent change %+v, Decode %+v", recs[0].Changes[i], c)
+			}
+			if err := membership.Validate(c); err != nil {
+				t.Fatalf("Decode accepted a change membership.Validate refuses: %v", err)
+			}
+			if queue.GroupID(c) != queue.GroupID(cs[0]) {
+				t.Fatalf("Decode accepted a pack of groups %q and %q", queue.GroupID(cs[0]), queue.GroupID(c))
+			}
+			ids[queue.DedupID(c)] = true
 		}
-		e, err := queue.Encode(c)
+		if len(cs) == 1 {
+			// The v1 form of a single change.
+			c := cs[0]
+			e, err := queue.Encode(c)
+			if err != nil {
+				t.Fatalf("decoded change does not encode: %v", err)
+			}
+			if !sqsIDOK(e.GroupID) || !sqsIDOK(e.DedupID) || !sqsBodyOK(e.Body) {
+				t.Fatalf("entry SQS would refuse: group %q dedup %q body %q", e.GroupID, e.DedupID, e.Body)
+			}
+			c2, err := queue.Decode(e.Body)
+			if err != nil || len(c2) != 1 {
+				t.Fatalf("encoded body does not decode: %v\n%s", err, e.Body)
+			}
+			if !sameChange(c, c2[0]) {
+				t.Fatalf("round trip changed the change\n %+v\n %+v", c, c2[0])
+			}
+			e2, err := queue.Encode(c2[0])
+			if err != nil || e2 != e {
+				t.Fatalf("second encode differs (%v)\n %+v\n %+v", err, e, e2)
+			}
+		}
+		entries, err := queue.EncodeBatch(cs)
 		if err != nil {
-			t.Fatalf("decoded change does not encode: %v", err)
+			t.Fatalf("decoded changes do not pack: %v", err)
 		}
-		if !sqsIDOK(e.GroupID) || !sqsIDOK(e.DedupID) || !sqsBodyOK(e.Body) {
-			t.Fatalf("entry SQS would refuse: group %q dedup %q body %q", e.GroupID, e.DedupID, e.Body)
+		var back []membership.Change
+		for _, e := range entries {
+			if !sqsIDOK(e.GroupID) || !sqsIDOK(e.DedupID) || !sqsBodyOK(e.Body) {
+				t.Fatalf("entry SQS would refuse: group %q dedup %q body %q", e.GroupID, e.DedupID, e.Body)
+			}
+			if e.GroupID != queue.GroupID(cs[0]) {
+				t.Fatalf("pack group %q, want %q", e.GroupID, queue.GroupID(cs[0]))
+			}
+			got, err := queue.Decode(e.Body)
+			if err != nil {
+				t.Fatalf("pack does not decode: %v\n%s", err, e.Body)
+			}
+			if len(got) > queue.MaxPackChanges || (len(got) > 1 && len(e.Body) > queue.MaxPackBytes) {
+				t.Fatalf("pack of %d changes, %d bytes", len(got), len(e.Body))
+			}
+			back = append(back, got...)
 		}
-		c2, err := queue.Decode(e.Body)
-		if err != nil {
-			t.Fatalf("encoded body does not decode: %v\n%s", err, e.Body)
+		if len(back) != len(ids) {
+			t.Fatalf("packed %d changes, want the %d distinct ones", len(back), len(ids))
 		}
-		if !sameChange(c, c2) {
-			t.Fatalf("round trip changed the change\n %+v\n %+v", c, c2)
+		for _, c := range back {
+			if !ids[queue.DedupID(c)] {
+				t.Fatalf("pack holds a change that was not decoded: %+v", c)
+			}
 		}
-		e2, err := queue.Encode(c2)
-		if err != nil || e2 != e {
-			t.Fatalf("second encode differs (%v)\n %+v\n %+v", err, e, e2)
+		again, err := queue.EncodeBatch(back)
+		if err != nil || !slices.Equal(again, entries) {
+			t.Fatalf("second pack differs (%v)\n %+v\n %+v", err, entries, again)
 		}
 	})
 }
@@ -223,6 +280,16 @@ func FuzzEncodeIDs(f *testing.F) {
 		}
 		if e2, err := queue.Encode(c); err != nil || e2 != e {
 			t.Fatalf("Encode is not deterministic: %+v vs %+v (%v)", e, e2, err)
+		}
+		// Packed alone: the same ids, so a one-change pack and the v1 message deduplicate.
+		packs, err := queue.EncodeBatch([]membership.Change{c, c})
+		if err != nil || len(packs) != 1 || packs[0].GroupID != e.GroupID || packs[0].DedupID != e.DedupID || !sqsBodyOK(packs[0].Body) {
+			t.Fatalf("EncodeBatch of the change: %+v, %v", packs, err)
+		}
+		// Its retry is a different message of the same group.
+		r, err := queue.RetryEntry(c)
+		if err != nil || r.GroupID != e.GroupID || r.DedupID == e.DedupID || !sqsIDOK(r.DedupID) || r.Body != e.Body {
+			t.Fatalf("RetryEntry: %+v, %v", r, err)
 		}
 
 		// A redelivery: same event target, anything else Okta may send differently.

@@ -1,38 +1,67 @@
 // Package queue is the format of the messages on the FIFO queue between the hook and the sync
-// worker (versioned JSON, one membership.Change per message) and the SQS client wrapper that
-// sends them.
+// worker (versioned JSON: v1 carries one membership.Change, v2 packs the changes of one Okta
+// delivery for one Okta group) and the SQS client wrapper that sends them.
 package queue
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
 )
 
-// Version of the message format. A reader rejects versions it does not know, so a newer hook
-// never has its messages half-understood by an older worker during a deploy.
-const Version = 1
+// Versions of the message format. A reader rejects versions it does not know, so a newer hook
+// never has its messages half-understood by an older worker during a deploy (they are retried
+// until the new worker runs). Every version ever written stays readable: messages in flight and
+// in the DLQ outlive a deploy by up to 14 days.
+const (
+	// Version1 is {"v":1,"change":{…}}: one change. Encode writes it (the sync worker's
+	// re-enqueued single changes); hooks before v2 wrote it for everything.
+	Version1 = 1
+	// Version2 is {"v":2,"changes":[…]}: 1..MaxPackChanges changes of one MessageGroupId, all
+	// from one Okta delivery. EncodeBatch writes it.
+	Version2 = 2
+	// Version is the newest version this code writes and reads.
+	Version = Version2
+)
 
-// Message is the JSON body of one queue message.
+// Limits of one packed (v2) message. Lambda's FIFO event source mapping hands the worker at most
+// 10 messages per invocation, so the changes per message bound how many changes of a group one
+// PATCH can carry; 100 is exactly what one SCIM PATCH takes. The byte cap keeps a pack far under
+// SQS's 256 KiB per message (and SendMessageBatch's 256 KiB per call, so a batch of packs fits
+// without splitting a pack): about 200 changes with the longest names Okta allows.
+const (
+	MaxPackChanges = 100
+	MaxPackBytes   = 64 << 10
+)
+
+// Message is the JSON body of a v1 message.
 type Message struct {
 	V      int               `json:"v"`
 	Change membership.Change `json:"change"`
+}
+
+// Pack is the JSON body of a v2 message.
+type Pack struct {
+	V       int                 `json:"v"`
+	Changes []membership.Change `json:"changes"`
 }
 
 // Entry is one message ready for SendMessage(Batch).
 type Entry struct {
 	Body    string
 	GroupID string // MessageGroupId: one Okta group, so changes of a group are applied by one worker at a time
-	DedupID string // MessageDeduplicationId: identical for Okta's redeliveries of the same event target
+	DedupID string // MessageDeduplicationId: identical for Okta's redeliveries of the same event targets
 }
 
 var (
-	// ErrInvalidMessage: the body is not a well-formed message or its change is incomplete.
+	// ErrInvalidMessage: the body is not a well-formed message or a change is incomplete.
 	// Retrying cannot help.
 	ErrInvalidMessage = errors.New("invalid queue message")
 	// ErrUnsupportedVersion: the body has a version this code does not know (maybe a newer
@@ -78,40 +107,184 @@ func Validate(c membership.Change) error {
 	return nil
 }
 
-// Encode turns a change into a queue entry.
+// Encode turns a change into a single-change (v1) queue entry.
 func Encode(c membership.Change) (Entry, error) {
 	if err := Validate(c); err != nil {
 		return Entry{}, err
 	}
-	b, err := json.Marshal(Message{V: Version, Change: c})
+	b, err := json.Marshal(Message{V: Version1, Change: c})
 	if err != nil {
 		return Entry{}, fmt.Errorf("encode change %s: %w", c.EventUUID, err)
 	}
 	return Entry{Body: sqsBody(string(b)), GroupID: GroupID(c), DedupID: DedupID(c)}, nil
 }
 
-// Decode parses a message body. Unknown fields are tolerated (additive changes need no version
-// bump); an unknown version or an incomplete change is an error.
-func Decode(body string) (membership.Change, error) {
+// RetryEntry is the single-change (v1) entry the sync worker re-enqueues for a change that failed
+// inside a packed message. Its deduplication id differs from the change's own: when the pack
+// held only this change its id is the change's id, and SQS would drop the retry as a duplicate of
+// the pack for 5 minutes. It is stable, so a pack processed twice re-enqueues its failures once.
+func RetryEntry(c membership.Change) (Entry, error) {
+	e, err := Encode(c)
+	if err != nil {
+		return Entry{}, err
+	}
+	e.DedupID = sqsID(DedupID(c) + "/retry")
+	return e, nil
+}
+
+// EncodeBatch packs the changes of one Okta delivery into v2 entries: one per MessageGroupId (an
+// Okta group; a user deactivation's "user:<id>"), cut into chunks of at most MaxPackChanges
+// changes and MaxPackBytes. Changes with the same deduplication id are packed once. Within a
+// group the changes are ordered by deduplication id, so a redelivery of the same events, in any
+// order, yields the same entries and SQS deduplicates them; the worker orders changes by their
+// published time, not by position. Groups keep the order of their first change. An invalid
+// change fails the call.
+func EncodeBatch(changes []membership.Change) ([]Entry, error) {
+	type item struct {
+		dedup string
+		json  []byte
+	}
+	var order []string
+	groups := map[string][]item{}
+	seen := make(map[string]bool, len(changes))
+	for i, c := range changes {
+		if err := Validate(c); err != nil {
+			return nil, fmt.Errorf("change %d (event %s): %w", i, c.EventUUID, err)
+		}
+		id := DedupID(c)
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil, fmt.Errorf("encode change %d (event %s): %w", i, c.EventUUID, err)
+		}
+		g := GroupID(c)
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], item{dedup: id, json: []byte(sqsBody(string(b)))})
+	}
+	var out []Entry
+	for _, g := range order {
+		items := groups[g]
+		slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.dedup, b.dedup) })
+		var (
+			chunk []item
+			size  int
+		)
+		flush := func() {
+			if len(chunk) == 0 {
+				return
+			}
+			var body bytes.Buffer
+			body.WriteString(`{"v":2,"changes":[`)
+			ids := make([]string, len(chunk))
+			for i, it := range chunk {
+				if i > 0 {
+					body.WriteByte(',')
+				}
+				body.Write(it.json)
+				ids[i] = it.dedup
+			}
+			body.WriteString(`]}`)
+			out = append(out, Entry{Body: body.String(), GroupID: g, DedupID: PackDedupID(ids)})
+			chunk, size = nil, 0
+		}
+		for _, it := range items {
+			// A change larger than the cap on its own still gets a message of its own.
+			if len(chunk) == MaxPackChanges || (len(chunk) > 0 && size+len(it.json)+1 > MaxPackBytes-packOverhead) {
+				flush()
+			}
+			chunk = append(chunk, it)
+			size += len(it.json) + 1
+		}
+		flush()
+	}
+	return out, nil
+}
+
+// packOverhead is the envelope around a pack's changes: {"v":2,"changes":[…]}.
+const packOverhead = len(`{"v":2,"changes":[]}`)
+
+// PackDedupID is the MessageDeduplicationId of a pack holding changes with the given per-change
+// deduplication ids: the id itself for one change (so a one-change pack and the v1 message of the
+// same change deduplicate each other during a deploy), else the SHA-256 in hex of the sorted ids
+// joined by newlines. An identical redelivery therefore gets the same id; a delivery that Okta
+// amalgamated differently gets other packs, whose changes the worker's ledger recognises as
+// applied. A hashed per-change id hashes an Okta uuid and ids, which never contain a newline,
+// so the two hashed forms do not meet.
+func PackDedupID(ids []string) string {
+	if len(ids) == 1 {
+		return ids[0]
+	}
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	sum := sha256.Sum256([]byte(strings.Join(sorted, "\n")))
+	return hex.EncodeToString(sum[:])
+}
+
+// Decode parses a message body of any supported version into its changes (one for v1, 1..N
+// for v2). Unknown fields are tolerated (additive changes need no version bump); an unknown
+// version, an incomplete change or a pack mixing message groups is an error.
+func Decode(body string) ([]membership.Change, error) {
+	// The payload fields are decoded once the version is known: a field another version uses
+	// for something else is then just an unknown field.
 	var m struct {
-		V      *int               `json:"v"`
-		Change *membership.Change `json:"change"`
+		V       *int            `json:"v"`
+		Change  json.RawMessage `json:"change"`
+		Changes json.RawMessage `json:"changes"`
 	}
 	if err := json.Unmarshal([]byte(body), &m); err != nil {
-		return membership.Change{}, fmt.Errorf("%w: %v", ErrInvalidMessage, err)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidMessage, err)
 	}
-	switch {
-	case m.V == nil:
-		return membership.Change{}, fmt.Errorf("%w: no version", ErrInvalidMessage)
-	case *m.V != Version:
-		return membership.Change{}, fmt.Errorf("%w: %d (this build reads %d)", ErrUnsupportedVersion, *m.V, Version)
-	case m.Change == nil:
-		return membership.Change{}, fmt.Errorf("%w: no change", ErrInvalidMessage)
+	if m.V == nil {
+		return nil, fmt.Errorf("%w: no version", ErrInvalidMessage)
 	}
-	if err := Validate(*m.Change); err != nil {
-		return membership.Change{}, err
+	switch *m.V {
+	case Version1:
+		var c *membership.Change
+		if err := json.Unmarshal(orNull(m.Change), &c); err != nil {
+			return nil, fmt.Errorf("%w: change: %v", ErrInvalidMessage, err)
+		}
+		if c == nil {
+			return nil, fmt.Errorf("%w: no change", ErrInvalidMessage)
+		}
+		if err := Validate(*c); err != nil {
+			return nil, err
+		}
+		return []membership.Change{*c}, nil
+	case Version2:
+		var cs []membership.Change
+		if err := json.Unmarshal(orNull(m.Changes), &cs); err != nil {
+			return nil, fmt.Errorf("%w: changes: %v", ErrInvalidMessage, err)
+		}
+		if len(cs) == 0 {
+			return nil, fmt.Errorf("%w: no changes", ErrInvalidMessage)
+		}
+		for i, c := range cs {
+			if err := Validate(c); err != nil {
+				return nil, fmt.Errorf("change %d: %w", i, err)
+			}
+			// The queue keeps one writer per message group; a pack spanning groups would let two
+			// workers write one group at once.
+			if GroupID(c) != GroupID(cs[0]) {
+				return nil, fmt.Errorf("%w: pack mixes message groups %q and %q", ErrInvalidMessage, GroupID(cs[0]), GroupID(c))
+			}
+		}
+		return cs, nil
+	default:
+		return nil, fmt.Errorf("%w: %d (this build reads %d and %d)", ErrUnsupportedVersion, *m.V, Version1, Version2)
 	}
-	return *m.Change, nil
+}
+
+// orNull stands in JSON null for an absent field.
+func orNull(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage("null")
+	}
+	return raw
 }
 
 // GroupID is the MessageGroupId of c: the Okta group id, so one worker at a time handles a

@@ -10,7 +10,7 @@ import (
 type Record struct {
 	MessageID string // for events.SQSBatchItemFailure
 	GroupID   string // the MessageGroupId attribute
-	Change    membership.Change
+	Changes   []membership.Change
 	Err       error // from Decode; ErrInvalidMessage or ErrUnsupportedVersion
 }
 
@@ -20,8 +20,8 @@ type Record struct {
 func DecodeEvent(ev events.SQSEvent) []Record {
 	out := make([]Record, len(ev.Records))
 	for i, m := range ev.Records {
-		c, err := Decode(m.Body)
-		out[i] = Record{MessageID: m.MessageId, GroupID: m.Attributes["MessageGroupId"], Change: c, Err: err}
+		cs, err := Decode(m.Body)
+		out[i] = Record{MessageID: m.MessageId, GroupID: m.Attributes["MessageGroupId"], Changes: cs, Err: err}
 	}
 	return out
 }

@@ -35,7 +35,7 @@ const (
 	DefaultConcurrency = 4
 )
 
-// Sender sends changes to one FIFO queue.
+// Sender sends messages to one FIFO queue.
 type Sender struct {
 	api         SQSAPI
 	queueURL    string
@@ -74,16 +74,16 @@ func NewSender(api SQSAPI, queueURL string, opts ...Option) *Sender {
 	return s
 }
 
-// SendError reports the changes that were finally not enqueued. The others were: a caller that
+// SendError reports the messages that were finally not enqueued. The others were: a caller that
 // answers with a retry (the hook's 500) relies on FIFO deduplication to drop the repeats.
 type SendError struct {
-	Total  int   // changes given to Send, after dropping duplicates
+	Total  int   // messages to send, after dropping duplicates
 	Failed int   // of which not enqueued
 	Err    error // the first cause
 }
 
 func (e *SendError) Error() string {
-	return fmt.Sprintf("send to queue: %d of %d changes not enqueued: %v", e.Failed, e.Total, e.Err)
+	return fmt.Sprintf("send to queue: %d of %d messages not enqueued: %v", e.Failed, e.Total, e.Err)
 }
 
 func (e *SendError) Unwrap() error { return e.Err }
@@ -102,18 +102,26 @@ func (e *EntryError) Error() string {
 	return fmt.Sprintf("entry refused (%s fault): %s: %s", fault, e.Code, e.Message)
 }
 
-// Send enqueues every change, SendMessageBatch with up to 10 entries per call. Entries SQS reports
-// as failed without sender fault are retried with a short backoff; the error is a *SendError if
-// any change is finally not enqueued. Changes with the same deduplication id are sent once. An
-// invalid change fails the call before anything is sent.
+// Send enqueues the changes of one Okta delivery packed into v2 messages (EncodeBatch: one
+// message per Okta group and chunk), so the worker gets up to MaxPackChanges changes of a group
+// per queue message instead of one. An invalid change fails the call before anything is sent;
+// otherwise see SendEntries.
 func (s *Sender) Send(ctx context.Context, changes []membership.Change) error {
-	entries := make([]Entry, 0, len(changes))
-	seen := make(map[string]bool, len(changes))
-	for i, c := range changes {
-		e, err := Encode(c)
-		if err != nil {
-			return fmt.Errorf("send to queue: change %d (event %s): %w", i, c.EventUUID, err)
-		}
+	entries, err := EncodeBatch(changes)
+	if err != nil {
+		return fmt.Errorf("send to queue: %w", err)
+	}
+	return s.SendEntries(ctx, entries)
+}
+
+// SendEntries enqueues encoded entries (e.g. RetryEntry's single changes), SendMessageBatch with
+// up to 10 entries per call. Entries SQS reports as failed without sender fault are retried with
+// a short backoff; the error is a *SendError if any entry is finally not enqueued. Entries with
+// the same deduplication id are sent once.
+func (s *Sender) SendEntries(ctx context.Context, in []Entry) error {
+	entries := make([]Entry, 0, len(in))
+	seen := make(map[string]bool, len(in))
+	for _, e := range in {
 		if seen[e.DedupID] {
 			continue
 		}

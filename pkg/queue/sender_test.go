@@ -98,15 +98,29 @@ func queued(f *fakeSQS) map[string]types.SendMessageBatchRequestEntry {
 	return m
 }
 
-func TestSendBatchesOfTen(t *testing.T) {
+// singles encodes changes as single-change entries, the shape of the worker's re-enqueues.
+func singles(t *testing.T, cs []membership.Change) []Entry {
+	t.Helper()
+	out := make([]Entry, len(cs))
+	for i, c := range cs {
+		e, err := Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = e
+	}
+	return out
+}
+
+func TestSendEntriesBatchesOfTen(t *testing.T) {
 	f := &fakeSQS{}
 	s := NewSender(f, "https://sqs.us-east-1.amazonaws.com/1/q.fifo")
 	in := changes(25)
-	if err := s.Send(context.Background(), in); err != nil {
+	if err := s.SendEntries(context.Background(), singles(t, in)); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.calls) != 3 {
-		t.Errorf("%d calls for 25 changes, want 3", len(f.calls))
+		t.Errorf("%d calls for 25 entries, want 3", len(f.calls))
 	}
 	q := queued(f)
 	if len(f.queue) != 25 || len(q) != 25 {
@@ -120,8 +134,43 @@ func TestSendBatchesOfTen(t *testing.T) {
 		if aws.ToString(e.MessageGroupId) != c.GroupID {
 			t.Errorf("group id %q, want %q", aws.ToString(e.MessageGroupId), c.GroupID)
 		}
-		if got, err := Decode(aws.ToString(e.MessageBody)); err != nil || got != c {
+		if got, err := Decode(aws.ToString(e.MessageBody)); err != nil || len(got) != 1 || got[0] != c {
 			t.Errorf("body decodes to %+v, %v", got, err)
+		}
+	}
+}
+
+// Send packs a delivery's changes: one message per Okta group, holding that group's changes.
+func TestSendPacksPerGroup(t *testing.T) {
+	f := &fakeSQS{}
+	in := changes(25) // groups 00g0, 00g1, 00g2
+	if err := NewSender(f, "q").Send(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.calls) != 1 || len(f.queue) != 3 {
+		t.Fatalf("%d calls, %d messages; want 1 call with 3 messages", len(f.calls), len(f.queue))
+	}
+	got := map[string]membership.Change{}
+	for _, e := range f.queue {
+		cs, err := Decode(aws.ToString(e.MessageBody))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, c := range cs {
+			if c.GroupID != aws.ToString(e.MessageGroupId) {
+				t.Errorf("change of %s in a message of group %s", c.GroupID, aws.ToString(e.MessageGroupId))
+			}
+			got[c.EventUUID] = c
+			ids = append(ids, DedupID(c))
+		}
+		if aws.ToString(e.MessageDeduplicationId) != PackDedupID(ids) {
+			t.Errorf("dedup id %q, want PackDedupID of its changes", aws.ToString(e.MessageDeduplicationId))
+		}
+	}
+	for _, c := range in {
+		if got[c.EventUUID] != c {
+			t.Errorf("change %s: got %+v", c.EventUUID, got[c.EventUUID])
 		}
 	}
 }
@@ -138,7 +187,7 @@ func TestSendRetriesOnlyFailedEntries(t *testing.T) {
 	f := &fakeSQS{failures: map[string]int{DedupID(in[3]): 2, DedupID(in[11]): 1}}
 	s := NewSender(f, "q", WithConcurrency(1))
 	delays := noSleep(s)
-	if err := s.Send(context.Background(), in); err != nil {
+	if err := s.SendEntries(context.Background(), singles(t, in)); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.queue) != 12 || len(queued(f)) != 12 {
@@ -170,12 +219,12 @@ func TestSendGivesUpAfterMaxAttempts(t *testing.T) {
 	f := &fakeSQS{failures: map[string]int{DedupID(in[0]): 100, DedupID(in[4]): 100}}
 	s := NewSender(f, "q", WithMaxAttempts(4))
 	noSleep(s)
-	err := s.Send(context.Background(), in)
+	err := s.SendEntries(context.Background(), singles(t, in))
 	var se *SendError
 	if !errors.As(err, &se) || se.Failed != 2 || se.Total != 5 {
 		t.Fatalf("err = %v, want *SendError 2 of 5", err)
 	}
-	if !strings.Contains(err.Error(), "2 of 5 changes not enqueued") || !strings.Contains(err.Error(), "InternalError") {
+	if !strings.Contains(err.Error(), "2 of 5 messages not enqueued") || !strings.Contains(err.Error(), "InternalError") {
 		t.Errorf("err = %q", err)
 	}
 	if len(f.calls) != 4 || len(f.queue) != 3 {
@@ -188,7 +237,7 @@ func TestSendDoesNotRetrySenderFaults(t *testing.T) {
 	f := &fakeSQS{refuse: map[string]bool{DedupID(in[1]): true}}
 	s := NewSender(f, "q")
 	delays := noSleep(s)
-	err := s.Send(context.Background(), in)
+	err := s.SendEntries(context.Background(), singles(t, in))
 	var se *SendError
 	var ee *EntryError
 	if !errors.As(err, &se) || se.Failed != 1 || !errors.As(err, &ee) || !ee.SenderFault || ee.Code != "InvalidMessageContents" {
@@ -204,7 +253,7 @@ func TestSendTreatsUnreportedEntriesAsFailed(t *testing.T) {
 	f := &fakeSQS{omit: map[string]bool{DedupID(in[0]): true}}
 	s := NewSender(f, "q", WithMaxAttempts(2))
 	noSleep(s)
-	err := s.Send(context.Background(), in)
+	err := s.SendEntries(context.Background(), singles(t, in))
 	var se *SendError
 	if !errors.As(err, &se) || se.Failed != 1 || len(f.calls) != 2 {
 		t.Errorf("err = %v after %d calls", err, len(f.calls))
@@ -214,7 +263,7 @@ func TestSendTreatsUnreportedEntriesAsFailed(t *testing.T) {
 func TestSendCallError(t *testing.T) {
 	denied := errors.New("AccessDenied: not authorized to perform sqs:SendMessage")
 	f := &fakeSQS{callErr: denied}
-	err := NewSender(f, "q").Send(context.Background(), changes(13))
+	err := NewSender(f, "q").SendEntries(context.Background(), singles(t, changes(13)))
 	var se *SendError
 	if !errors.As(err, &se) || se.Failed != 13 || !errors.Is(err, denied) {
 		t.Fatalf("err = %v", err)
@@ -230,7 +279,7 @@ func TestSendStopsRetryingWhenContextEnds(t *testing.T) {
 	s := NewSender(f, "q", WithMaxAttempts(10), WithBackoff(time.Hour))
 	ctx, cancel := context.WithCancel(context.Background())
 	s.sleep = func(context.Context, time.Duration) error { cancel(); return context.Canceled }
-	err := s.Send(ctx, in)
+	err := s.SendEntries(ctx, singles(t, in))
 	if !errors.Is(err, context.Canceled) || len(f.calls) != 1 {
 		t.Errorf("err = %v after %d calls", err, len(f.calls))
 	}
@@ -254,6 +303,18 @@ func TestSendDropsDuplicates(t *testing.T) {
 	in = append(in, in[0], in[1])
 	f := &fakeSQS{}
 	if err := NewSender(f, "q").Send(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range f.queue {
+		cs, _ := Decode(aws.ToString(e.MessageBody))
+		n += len(cs)
+	}
+	if n != 3 {
+		t.Errorf("%d changes queued, want 3", n)
+	}
+	f = &fakeSQS{}
+	if err := NewSender(f, "q").SendEntries(context.Background(), singles(t, in)); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.queue) != 3 || len(f.calls[0]) != 3 {
