@@ -43,7 +43,7 @@ var (
 	commonEnv = []string{"SECRET_ID", "GROUP_PREFIX", "GROUP_REGEX", "LOG_LEVEL", "METRICS_NAMESPACE"}
 	wantEnv   = map[string][]string{
 		"HookFunction": {"AUTH_HEADER", "QUEUE_URL"},
-		"SyncFunction": {"SCIM_URL", "OKTA_ORG_URL", "DRY_RUN", "CREATE_GROUPS", "DELETE_GROUPS", "STATE_TABLE"},
+		"SyncFunction": {"SCIM_URL", "OKTA_ORG_URL", "DRY_RUN", "CREATE_GROUPS", "DELETE_GROUPS", "STATE_TABLE", "QUEUE_URL"},
 		"ReconcileFunction": {"SCIM_URL", "OKTA_ORG_URL", "DRY_RUN", "MAX_REMOVALS", "CREATE_GROUPS",
 			"RECONCILE_CONCURRENCY", "ALLOW_EMPTY_GROUPS", "STATE_TABLE"},
 	}
@@ -188,6 +188,10 @@ func TestTemplateEnvironmentSatisfiesConfig(t *testing.T) {
 	}
 	if want := st.str(t, map[string]any{"Ref": tableID}); syncCfg.StateTable != want {
 		t.Errorf("sync STATE_TABLE = %q, want the table %q", syncCfg.StateTable, want)
+	}
+	// The worker re-enqueues a pack's failed changes on the queue it polls.
+	if want := st.str(t, map[string]any{"Ref": queueID}); syncCfg.QueueURL != want {
+		t.Errorf("sync re-enqueues to %q, polls %q", syncCfg.QueueURL, want)
 	}
 
 	rec, err := config.LoadReconcile(st.envOf(t, "ReconcileFunction"))
@@ -570,10 +574,11 @@ func TestTemplateIAM(t *testing.T) {
 				mustNot[queueARN] = []string{"sqs:ReceiveMessage", "sqs:DeleteMessage"}
 				mustNot[tableARN] = []string{"dynamodb:PutItem"}
 			case "SyncFunction":
-				// What the Lambda poller needs, plus pkg/ledger's calls.
-				must[queueARN] = []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+				// What the Lambda poller needs, the re-enqueue of a pack's failed changes, and
+				// pkg/ledger's calls.
+				must[queueARN] = []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"}
 				must[tableARN] = []string{"dynamodb:BatchGetItem", "dynamodb:PutItem"}
-				mustNot[queueARN] = []string{"sqs:SendMessage", "sqs:PurgeQueue"}
+				mustNot[queueARN] = []string{"sqs:PurgeQueue", "sqs:DeleteQueue"}
 				mustNot[tableARN] = []string{"dynamodb:DeleteTable", "dynamodb:Scan"}
 			case "ReconcileFunction":
 				must[tableARN] = []string{"dynamodb:BatchGetItem", "dynamodb:PutItem"}

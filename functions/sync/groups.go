@@ -17,7 +17,7 @@ import (
 // its new name (they would otherwise create a second group).
 func (r *run) others(ctx context.Context) {
 	var changes []membership.Change
-	for _, m := range r.msgs {
+	for _, m := range r.items {
 		if m.failed == "" && !m.change.Kind.Member() {
 			changes = append(changes, m.change)
 		}

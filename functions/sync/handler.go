@@ -29,6 +29,12 @@ type SCIM interface {
 	Stats() scim.Stats
 }
 
+// Requeuer sends single-change messages to the worker's own queue (pkg/queue's Sender): the
+// failed changes of a packed message, so they alone are retried and dead-lettered.
+type Requeuer interface {
+	SendEntries(ctx context.Context, entries []queue.Entry) error
+}
+
 // OktaGroups reads a group's current name (renames: the hook payload lacks it).
 type OktaGroups interface {
 	Group(ctx context.Context, id string) (okta.Group, error)
@@ -47,6 +53,9 @@ type Config struct {
 	Dir    *provision.Directory
 	Ledger ledger.Ledger
 	Okta   OktaGroups // nil: renames are logged and acknowledged, not applied
+	// Requeue takes the failed changes of a partly applied packed message; nil: such a message
+	// is reported as failed as a whole (its applied changes are then skipped by the ledger).
+	Requeue Requeuer
 
 	Selected                           func(name string) bool
 	DryRun, CreateGroups, DeleteGroups bool
@@ -75,11 +84,17 @@ func NewHandler(cfg Config) *Handler {
 	return &Handler{cfg: cfg}
 }
 
-// message is one SQS record and what became of it.
-type message struct {
-	id     string
+// item is one change of an SQS message and what became of it.
+type item struct {
 	change membership.Change
 	failed string // reason; "" when acknowledged
+}
+
+// record is one SQS message: one change (v1, or a v2 pack of one) or a pack of several.
+type record struct {
+	id          string
+	items       []*item
+	undecodable string // reason; the message has no items
 }
 
 // run is the state of one invocation.
@@ -88,7 +103,8 @@ type run struct {
 	log     *slog.Logger
 	met     *telemetry.Metrics
 	work    context.Context // ends SafetyMargin before the Lambda deadline
-	msgs    []*message
+	records []*record
+	items   []*item              // the changes of every record, in order
 	deleted map[string]time.Time // Okta group id → published of a group delete applied in this batch
 	unauth  bool
 }
@@ -112,26 +128,24 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	before := h.cfg.SCIM.Stats()
 
 	for _, rec := range queue.DecodeEvent(ev) {
-		m := &message{id: rec.MessageID, change: rec.Change}
+		rc := &record{id: rec.MessageID}
 		if rec.Err != nil {
 			// It goes to the DLQ after the redrive count; the reason is here in the logs.
-			m.failed = "undecodable message: " + rec.Err.Error()
+			rc.undecodable = "undecodable message: " + rec.Err.Error()
 			r.log.ErrorContext(ctx, "undecodable message", "message_id", rec.MessageID, "reason", rec.Err.Error())
 		}
-		r.msgs = append(r.msgs, m)
+		for _, c := range rec.Changes {
+			it := &item{change: c}
+			rc.items = append(rc.items, it)
+			r.items = append(r.items, it)
+		}
+		r.records = append(r.records, rc)
 	}
-	r.met.Count("EventsReceived", float64(len(r.msgs)))
+	r.met.Count("EventsReceived", float64(len(r.items)))
 	r.others(ctx)
 	r.members(ctx)
 
-	var resp events.SQSEventResponse
-	failed := 0
-	for _, m := range r.msgs {
-		if m.failed != "" {
-			failed++
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.id})
-		}
-	}
+	resp, failed, requeued := r.settle(ctx)
 	after := h.cfg.SCIM.Stats()
 	r.met.Count("ScimRequests", float64(after.TotalRequests()-before.TotalRequests()))
 	r.met.Count("ScimThrottles", float64(after.Throttles-before.Throttles))
@@ -139,15 +153,98 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	if r.unauth {
 		r.met.Count("ScimUnauthorized", 1)
 	}
-	r.log.InfoContext(ctx, "batch done", "messages", len(r.msgs), "failed", failed,
-		"scim_requests", after.TotalRequests()-before.TotalRequests(), "dry_run", h.cfg.DryRun)
+	r.log.InfoContext(ctx, "batch done", "messages", len(r.records), "changes", len(r.items), "failed", failed,
+		"requeued", requeued, "scim_requests", after.TotalRequests()-before.TotalRequests(), "dry_run", h.cfg.DryRun)
 	r.met.Flush(h.cfg.MetricsOut)
 	return resp, nil
 }
 
-// failWhere fails every pending message that match selects, with reason.
+// settle turns the changes' outcomes into the batch item failures. A message whose changes were
+// all acknowledged is acknowledged. A message of one change, or a pack none of whose changes was
+// acknowledged, is reported failed: SQS retries it after the visibility timeout and moves it to
+// the DLQ after the redrive count, and no acknowledged change goes with it (a pack keeps its
+// batching for the retry). A pack with some acknowledged and some failed changes is split: its
+// failed changes go back to the queue as single-change messages (queue.RetryEntry) and the pack
+// is acknowledged, so a poison change retries and dead-letters alone. If that send fails, the
+// pack is reported failed instead: its retry is cheap, the ledger skips what was applied.
+// It returns the response, the messages reported failed and the changes re-enqueued.
+func (r *run) settle(ctx context.Context) (resp events.SQSEventResponse, failed, requeued int) {
+	report := func(rc *record) {
+		failed++
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rc.id})
+	}
+	var (
+		split   []*record
+		entries []queue.Entry
+	)
+	for _, rc := range r.records {
+		var bad []*item
+		for _, it := range rc.items {
+			if it.failed != "" {
+				bad = append(bad, it)
+			}
+		}
+		switch {
+		case rc.undecodable != "":
+			report(rc)
+		case len(bad) == 0:
+		case len(bad) == len(rc.items) || r.h.cfg.Requeue == nil:
+			report(rc)
+		default:
+			es, err := retryEntries(bad)
+			if err != nil { // they decoded, so they encode; a bug, not bad input
+				r.log.ErrorContext(ctx, "failed change not encodable", "message_id", rc.id, "error", err.Error())
+				report(rc)
+				continue
+			}
+			split = append(split, rc)
+			entries = append(entries, es...)
+		}
+	}
+	if len(split) == 0 {
+		return resp, failed, 0
+	}
+	// The invocation's own context: the safety margin before the deadline leaves time for it.
+	if err := r.h.cfg.Requeue.SendEntries(ctx, entries); err != nil {
+		r.log.ErrorContext(ctx, "re-enqueue of failed changes failed: their packed messages are retried whole",
+			"messages", len(split), "changes", len(entries), "error", err.Error())
+		for _, rc := range split {
+			report(rc)
+		}
+		return resp, failed, 0
+	}
+	for _, rc := range split {
+		n := 0
+		var reasons []string
+		for _, it := range rc.items {
+			if it.failed != "" {
+				n++
+				if !slices.Contains(reasons, it.failed) {
+					reasons = append(reasons, it.failed)
+				}
+			}
+		}
+		r.log.WarnContext(ctx, "packed message partly applied: its failed changes were re-enqueued as single messages",
+			"message_id", rc.id, "changes", len(rc.items), "requeued", n, "reasons", reasons)
+	}
+	return resp, failed, len(entries)
+}
+
+func retryEntries(items []*item) ([]queue.Entry, error) {
+	out := make([]queue.Entry, 0, len(items))
+	for _, it := range items {
+		e, err := queue.RetryEntry(it.change)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: %w", it.change.EventUUID, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// failWhere fails every pending change that match selects, with reason.
 func (r *run) failWhere(match func(c membership.Change) bool, reason string) {
-	for _, m := range r.msgs {
+	for _, m := range r.items {
 		if m.failed == "" && match(m.change) {
 			m.failed = reason
 		}
@@ -167,7 +264,7 @@ func (r *run) noteErr(ctx context.Context, err error) {
 // members applies the add/remove changes of the batch.
 func (r *run) members(ctx context.Context) {
 	var changes []membership.Change
-	for _, m := range r.msgs {
+	for _, m := range r.items {
 		if m.failed == "" && m.change.Kind.Member() {
 			changes = append(changes, m.change)
 		}
@@ -183,7 +280,7 @@ func (r *run) members(ctx context.Context) {
 	// Older changes of a (group, user) lost to the batch's winner: acknowledge them. The winner
 	// decides, and if it fails, it is retried with everything newer.
 	superseded := 0
-	for _, m := range r.msgs {
+	for _, m := range r.items {
 		if m.failed == "" && col.Superseded(m.change) {
 			superseded++
 		}

@@ -14,11 +14,13 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
@@ -82,6 +84,8 @@ func build(ctx context.Context) (*Handler, error) {
 		Dir:    provision.NewDirectory(client, provision.WithSelection(cfg.Selection.Match)),
 		Ledger: led,
 		Okta:   groups,
+		// The failed changes of a partly applied pack go back to the queue this worker polls.
+		Requeue: queue.NewSender(sqs.NewFromConfig(awsCfg), cfg.QueueURL),
 
 		Selected:     cfg.Selection.Match,
 		DryRun:       cfg.DryRun,

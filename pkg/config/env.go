@@ -95,11 +95,12 @@ type Hook struct {
 	MaxBodyBytes int64
 }
 
-// Sync is the configuration of functions/sync.
+// Sync is the configuration of functions/sync. QueueURL is the worker's own queue: it
+// re-enqueues the failed changes of a packed message there as single-change messages.
 type Sync struct {
 	Common
-	ScimURL, OktaOrgURL, StateTable    string
-	DryRun, CreateGroups, DeleteGroups bool
+	ScimURL, OktaOrgURL, StateTable, QueueURL string
+	DryRun, CreateGroups, DeleteGroups        bool
 }
 
 // Reconcile is the configuration of functions/reconcile.
@@ -132,6 +133,7 @@ func LoadSync(getenv func(string) string) (Sync, error) {
 		ScimURL:      e.url(envScimURL, true),
 		OktaOrgURL:   e.url(envOktaOrgURL, false),
 		StateTable:   e.str(envStateTable, ""),
+		QueueURL:     e.url(envQueueURL, true),
 		DryRun:       e.boolean(envDryRun, false),
 		CreateGroups: e.boolean(envCreateGroups, true),
 		DeleteGroups: e.boolean(envDeleteGroups, false),

@@ -107,6 +107,8 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad header", "hook", map[string]string{"AUTH_HEADER": "x okta"}, "AUTH_HEADER", "not a valid HTTP header name"},
 		{"queue url not http", "hook", map[string]string{"QUEUE_URL": "sqs://q"}, "QUEUE_URL", "http or https"},
 		{"missing scim url", "sync", map[string]string{"SCIM_URL": ""}, "SCIM_URL", "required"},
+		{"missing queue url in sync", "sync", map[string]string{"QUEUE_URL": ""}, "QUEUE_URL", "required"},
+		{"queue url bad in sync", "sync", map[string]string{"QUEUE_URL": "changes.fifo"}, "QUEUE_URL", "http or https"},
 		{"scim url relative", "sync", map[string]string{"SCIM_URL": "scim.example.com/v2"}, "SCIM_URL", "http or https"},
 		{"scim url ftp", "reconcile", map[string]string{"SCIM_URL": "ftp://scim.example.com"}, "SCIM_URL", "http or https"},
 		{"scim url no host", "sync", map[string]string{"SCIM_URL": "https:///scim/v2"}, "SCIM_URL", "no host"},
@@ -171,11 +173,13 @@ func TestLoadSyncAndReconcile(t *testing.T) {
 	s, err := LoadSync(getenv(map[string]string{
 		"SECRET_ID": "s", "SCIM_URL": "http://127.0.0.1:9000/tenant/scim/v2/",
 		"DRY_RUN": "TRUE", "CREATE_GROUPS": "false", "DELETE_GROUPS": "1", "STATE_TABLE": "state",
+		"QUEUE_URL": "http://127.0.0.1:5000/123456789012/q.fifo",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.ScimURL != "http://127.0.0.1:9000/tenant/scim/v2" || s.OktaOrgURL != "" || !s.DryRun || s.CreateGroups || !s.DeleteGroups || s.StateTable != "state" {
+	if s.ScimURL != "http://127.0.0.1:9000/tenant/scim/v2" || s.OktaOrgURL != "" || !s.DryRun || s.CreateGroups || !s.DeleteGroups || s.StateTable != "state" ||
+		s.QueueURL != "http://127.0.0.1:5000/123456789012/q.fifo" {
 		t.Errorf("LoadSync = %+v", s)
 	}
 
