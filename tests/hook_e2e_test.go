@@ -7,7 +7,9 @@ package tests
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -213,36 +215,54 @@ func changeKey(c membership.Change) string {
 	return fmt.Sprintf("%s|%s|%s|%s|%s", c.EventUUID, c.Kind, c.GroupID, c.UserID, c.Published.UTC().Format(time.RFC3339Nano))
 }
 
-// assertQueue drains the queue and checks it holds exactly want: one message per change, each
-// decoded with queue.Decode, grouped by Okta group and deduplicated by event.
+// assertQueue drains the queue and checks it holds exactly want: each message decoded with
+// queue.Decode holds changes of one Okta group (its MessageGroupId; a deactivation's is
+// "user:<id>"), and its deduplication id is derived from the event targets it holds, so Okta's
+// redeliveries are deduplicated.
 func (e *hookE2E) assertQueue(t *testing.T, want []membership.Change) []harness.Message {
 	t.Helper()
 	msgs := harness.MustReceiveAll(t, e.moto, e.queue.URL)
 	got := map[string]int{}
 	dedup := map[string]bool{}
 	for _, m := range msgs {
-		c, err := queue.Decode(m.Body)
+		cs, err := queue.Decode(m.Body)
 		if err != nil {
 			t.Errorf("message %s does not decode: %v\n%s", m.ID, err, m.Body)
 			continue
 		}
-		got[changeKey(c)]++
 		if dedup[m.DedupID] {
 			t.Errorf("two messages with deduplication id %q", m.DedupID)
 		}
 		dedup[m.DedupID] = true
-		wantGroup := c.GroupID
-		if c.Kind == membership.KindUserDeactivate {
-			wantGroup = "user:" + c.UserID
+		var ids []string
+		for _, c := range cs {
+			got[changeKey(c)]++
+			wantGroup := c.GroupID
+			if c.Kind == membership.KindUserDeactivate {
+				wantGroup = "user:" + c.UserID
+			}
+			if m.GroupID != wantGroup || m.GroupID != queue.GroupID(c) {
+				t.Errorf("%s %s: in a message of MessageGroupId %q, want %q", c.Kind, c.EventUUID, m.GroupID, wantGroup)
+			}
+			if id := queue.DedupID(c); !strings.HasPrefix(id, c.EventUUID+"/"+string(c.Kind)) {
+				t.Errorf("%s %s: change deduplication id %q", c.Kind, c.EventUUID, id)
+			}
+			ids = append(ids, queue.DedupID(c))
+			if c.Kind.Member() && (c.Login == "" || c.GroupName == "") {
+				t.Errorf("%s %s: login %q, group name %q: the worker needs both", c.Kind, c.EventUUID, c.Login, c.GroupName)
+			}
 		}
-		if m.GroupID != wantGroup || m.GroupID != queue.GroupID(c) {
-			t.Errorf("%s %s: MessageGroupId %q, want %q", c.Kind, c.EventUUID, m.GroupID, wantGroup)
+		// One change: its own id (as v1 messages had); several: the hash of their sorted ids.
+		wantDedup := ""
+		if len(ids) == 1 {
+			wantDedup = ids[0]
+		} else {
+			slices.Sort(ids)
+			sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
+			wantDedup = hex.EncodeToString(sum[:])
 		}
-		if m.DedupID != queue.DedupID(c) || !strings.HasPrefix(m.DedupID, c.EventUUID+"/"+string(c.Kind)) {
-			t.Errorf("%s %s: MessageDeduplicationId %q, want %q", c.Kind, c.EventUUID, m.DedupID, queue.DedupID(c))
-		}
-		if c.Kind.Member() && (c.Login == "" || c.GroupName == "") {
-			t.Errorf("%s %s: login %q, group name %q: the worker needs both", c.Kind, c.EventUUID, c.Login, c.GroupName)
+		if m.DedupID != wantDedup {
+			t.Errorf("message of %d changes: MessageDeduplicationId %q, want %q", len(cs), m.DedupID, wantDedup)
 		}
 	}
 	wantKeys := map[string]int{}
@@ -251,15 +271,29 @@ func (e *hookE2E) assertQueue(t *testing.T, want []membership.Change) []harness.
 	}
 	for k, n := range wantKeys {
 		if got[k] != n {
-			t.Errorf("change %s: %d messages, want %d", k, got[k], n)
+			t.Errorf("change %s: %d on the queue, want %d", k, got[k], n)
 		}
 	}
 	for k, n := range got {
 		if wantKeys[k] == 0 {
-			t.Errorf("unexpected change on the queue (%d messages): %s", n, k)
+			t.Errorf("unexpected change on the queue (%d times): %s", n, k)
 		}
 	}
 	return msgs
+}
+
+// messageGroups is the number of FIFO message groups the changes of one delivery go to: the
+// hook packs them into one message per group (none of these samples exceeds a pack).
+func messageGroups(want []membership.Change) int {
+	groups := map[string]bool{}
+	for _, c := range want {
+		if c.Kind == membership.KindUserDeactivate {
+			groups["user:"+c.UserID] = true
+		} else {
+			groups[c.GroupID] = true
+		}
+	}
+	return len(groups)
 }
 
 // assertNoSecrets fails if any secret value, or a token a caller presented, appears in the
@@ -316,7 +350,9 @@ func TestHookEndToEnd(t *testing.T) {
 				if resp.Body != "" {
 					t.Errorf("success with a body: %q", resp.Body)
 				}
-				e.assertQueue(t, want)
+				if msgs := e.assertQueue(t, want); len(msgs) != messageGroups(want) {
+					t.Errorf("%d messages for changes of %d groups, want one per group", len(msgs), messageGroups(want))
+				}
 			})
 		}
 	})
@@ -333,10 +369,11 @@ func TestHookEndToEnd(t *testing.T) {
 		msgs := e.assertQueue(t, want)
 		perGroup := map[string]int{}
 		for _, m := range msgs {
-			perGroup[m.GroupID]++
+			cs, _ := queue.Decode(m.Body)
+			perGroup[m.GroupID] += len(cs)
 		}
-		if perGroup["00g8f2aa1bEngR4Hs5d7"] != 2 || perGroup["00g8f2bb2cRdoS5It5d7"] != 2 || len(perGroup) != 2 {
-			t.Errorf("messages per group %v, want 2 for AWS_Engineers and 2 for AWS_ReadOnly", perGroup)
+		if len(msgs) != 2 || perGroup["00g8f2aa1bEngR4Hs5d7"] != 2 || perGroup["00g8f2bb2cRdoS5It5d7"] != 2 || len(perGroup) != 2 {
+			t.Errorf("%d messages, changes per group %v; want one message each for AWS_Engineers and AWS_ReadOnly, 2 changes each", len(msgs), perGroup)
 		}
 	})
 
@@ -419,9 +456,10 @@ func TestHookEndToEnd(t *testing.T) {
 			t.Fatalf("response %d %q", resp.StatusCode, resp.Body)
 		}
 		// Checked before draining: moto, unlike SQS, forgets a deduplication id once its message
-		// is deleted, so the three deliveries must meet while the first copies are queued.
-		if n := e.depth(t); n != len(want) {
-			t.Errorf("%d messages after three deliveries of %d changes: redelivery was not deduplicated", n, len(want))
+		// is deleted, so the three deliveries must meet while the first copies are queued. The
+		// reordered delivery packs the same changes per group into the same messages.
+		if n := e.depth(t); n != messageGroups(want) {
+			t.Errorf("%d messages after three deliveries of %d changes in %d groups: redelivery was not deduplicated", n, len(want), messageGroups(want))
 		}
 		e.assertQueue(t, want)
 	})

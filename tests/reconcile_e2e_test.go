@@ -359,7 +359,10 @@ func TestReconcileEndToEnd(t *testing.T) {
 		// An Okta event published before the reconcile read, delivered late, must not undo the
 		// repair; one published after it must win. The real sync worker decides against the
 		// marks the reconciler wrote to STATE_TABLE.
-		sync := harness.MustStartRuntime(t, harness.MustBuildFunction(t, "sync"), harness.MergeEnv(w.env, map[string]string{}),
+		// The worker's own queue (QUEUE_URL, for re-enqueued changes of packs); this test invokes
+		// it directly with single-change messages.
+		q := harness.MustCreateFIFOQueue(t, w.moto, "reconcile-sync", 3)
+		sync := harness.MustStartRuntime(t, harness.MustBuildFunction(t, "sync"), harness.MergeEnv(w.env, map[string]string{"QUEUE_URL": q.URL}),
 			harness.WithFunctionName("sync"), harness.WithTimeout(time.Minute))
 		added, removed, fresh := recLogin(29), recLogin(1500), recLogin(59) // reconcile added 29, removed 1500; 59 untouched
 		eng := w.groups["AWS_Engineering"]

@@ -52,29 +52,43 @@ func TestMoto(t *testing.T) {
 		if err := sender.Send(ctx, changes); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := m.Depth(ctx, q.URL); err != nil || n != len(changes) {
-			t.Errorf("depth %d (%v), want %d: FIFO deduplication must drop the redelivery", n, err, len(changes))
+		// Packed: one message per FIFO group (4 groups, the deactivation, the odd group).
+		want, err := queue.EncodeBatch(changes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := m.Depth(ctx, q.URL); err != nil || n != len(want) || len(want) != 6 {
+			t.Errorf("depth %d (%v), want %d: FIFO deduplication must drop the redelivery", n, err, len(want))
 		}
 		msgs := MustReceiveAll(t, m, q.URL)
-		if len(msgs) != len(changes) {
-			t.Fatalf("received %d messages, want %d", len(msgs), len(changes))
+		if len(msgs) != len(want) {
+			t.Fatalf("received %d messages, want %d", len(msgs), len(want))
 		}
 		byDedup := map[string]Message{}
 		for _, x := range msgs {
 			byDedup[x.DedupID] = x
 		}
-		for _, c := range changes {
-			x, ok := byDedup[queue.DedupID(c)]
+		got := map[string]membership.Change{}
+		for _, e := range want {
+			x, ok := byDedup[e.DedupID]
 			if !ok {
-				t.Errorf("no message with dedup id of %s", c.EventUUID)
+				t.Errorf("no message with dedup id %q", e.DedupID)
 				continue
 			}
-			if x.GroupID != queue.GroupID(c) {
-				t.Errorf("%s: group %q, want %q", c.EventUUID, x.GroupID, queue.GroupID(c))
+			if x.GroupID != e.GroupID || x.Body != e.Body {
+				t.Errorf("message %q: group %q body %q, want %q %q", e.DedupID, x.GroupID, x.Body, e.GroupID, e.Body)
 			}
-			got, err := queue.Decode(x.Body)
-			if err != nil || got != c {
-				t.Errorf("%s: decoded %+v, %v", c.EventUUID, got, err)
+			cs, err := queue.Decode(x.Body)
+			if err != nil {
+				t.Errorf("%q: %v", e.DedupID, err)
+			}
+			for _, c := range cs {
+				got[c.EventUUID] = c
+			}
+		}
+		for _, c := range changes {
+			if got[c.EventUUID] != c {
+				t.Errorf("%s: decoded %+v", c.EventUUID, got[c.EventUUID])
 			}
 		}
 		if n, _ := m.Depth(ctx, q.URL); n != 0 {
