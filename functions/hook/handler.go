@@ -19,7 +19,8 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
-// sender enqueues changes for the sync worker (pkg/queue satisfies it).
+// sender enqueues changes for the sync worker. pkg/queue's Sender satisfies it and packs one
+// delivery's changes of an Okta group into one message, so the worker can batch them.
 type sender interface {
 	Send(ctx context.Context, changes []membership.Change) error
 }
