@@ -103,6 +103,32 @@ func deliveries(b *testing.B, changes []membership.Change, size int) []events.SQ
 	return out
 }
 
+// packedDeliveries is the production shape with the hook's v2 messages: Okta delivers the burst
+// in deliveries of oktaSize events (in burst order, so a delivery spans the groups round-robin),
+// the hook packs each delivery's changes of a group into one message, and the event source
+// mapping hands the worker 10 messages per invocation, read group by group.
+func packedDeliveries(b *testing.B, changes []membership.Change, oktaSize int) []events.SQSEvent {
+	var entries []queue.Entry
+	for start := 0; start < len(changes); start += oktaSize {
+		es, err := queue.EncodeBatch(changes[start:min(start+oktaSize, len(changes))])
+		if err != nil {
+			b.Fatal(err)
+		}
+		entries = append(entries, es...)
+	}
+	slices.SortStableFunc(entries, func(x, y queue.Entry) int { return strings.Compare(x.GroupID, y.GroupID) })
+	var out []events.SQSEvent
+	for start := 0; start < len(entries); start += esmBatch {
+		var ev events.SQSEvent
+		for i, e := range entries[start:min(start+esmBatch, len(entries))] {
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprint(start + i), Body: e.Body,
+				Attributes: map[string]string{"MessageGroupId": e.GroupID, "MessageDeduplicationId": e.DedupID}})
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
 func benchHandler(client *scim.Client, dir *provision.Directory, led ledger.Ledger) *Handler {
 	return NewHandler(Config{
 		SCIM: client, Dir: dir, Ledger: led, CreateGroups: true,
@@ -112,7 +138,10 @@ func benchHandler(client *scim.Client, dir *provision.Directory, led ledger.Ledg
 
 // BenchmarkSyncBurst applies bursts of adds through the real handler.
 //
-//   - delivery=esm10: as Lambda delivers a FIFO queue, 10 messages per invocation;
+//   - delivery=esm10: as Lambda delivers a FIFO queue, 10 messages per invocation, one change per
+//     message (v1 messages, the hook before packing);
+//   - delivery=esm10-packedN: the same event source mapping, with the hook's v2 messages for
+//     Okta deliveries of N events (Okta's amalgamation size is undocumented: N=10 and N=100);
 //   - delivery=one: the whole burst in one invocation (what the worker's batching can do when
 //     the messages arrive together, the bound for a larger delivery unit).
 //   - cache=cold: a new container (empty Directory) and a group missing in SCIM;
@@ -129,6 +158,9 @@ func BenchmarkSyncBurst(b *testing.B) {
 				continue
 			}
 			cases = append(cases, tc{n, g, "esm10"})
+			if n >= 100 {
+				cases = append(cases, tc{n, g, "esm10-packed10"}, tc{n, g, "esm10-packed100"})
+			}
 			if n == 250 || n == 1000 {
 				cases = append(cases, tc{n, g, "one"})
 			}
@@ -163,7 +195,15 @@ func BenchmarkSyncBurst(b *testing.B) {
 						}
 					}
 					h := benchHandler(env.client, dir, ledger.NewMemory())
-					evs := deliveries(b, changes, size)
+					var evs []events.SQSEvent
+					switch c.delivery {
+					case "esm10-packed10":
+						evs = packedDeliveries(b, changes, 10)
+					case "esm10-packed100":
+						evs = packedDeliveries(b, changes, 100)
+					default:
+						evs = deliveries(b, changes, size)
+					}
 					env.srv.ResetCounters()
 					env.srv.SetFaults(scimtest.Faults{Latency: benchLatency})
 					b.StartTimer()
