@@ -186,7 +186,7 @@ func (r *run) fatalErr() error {
 		errs = append(errs, errors.New("reconcile: SCIM rejected the bearer token after a secret refresh: rotate aws_sso_scim_key"))
 	}
 	if r.oktaUnauthorized.Load() {
-		errs = append(errs, errors.New("reconcile: Okta rejected the API token after a secret refresh: check okta_api_token"))
+		errs = append(errs, errors.New("reconcile: Okta rejected the API token (401/403): check okta_api_token and its scope"))
 	}
 	return errors.Join(errs...)
 }
