@@ -765,3 +765,57 @@ func (s *safeBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestMappingRedrive checks the event source mapping the demo and make local play: a change
+// sync cannot apply is reported, left in the queue, redelivered until the redrive policy moves it
+// to the DLQ, while the rest of its batch is acknowledged; the DLQ entry names the reason.
+func TestMappingRedrive(t *testing.T) {
+	ctx := testContext(t)
+	w, err := startWorld(ctx, sharedMoto(t), "redrive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	rt, err := w.start("sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)
+	changes := []membership.Change{
+		{EventUUID: "redrive-known", Published: at, Kind: membership.KindAdd, UserID: carolID, Login: carolLogin, GroupID: engineersID, GroupName: engineers},
+		{EventUUID: "redrive-ghost", Published: at, Kind: membership.KindAdd, UserID: "00uGHOSTGHOSTGHOST01", Login: "ghost@example.com", GroupID: engineersID, GroupName: engineers},
+	}
+	if err := queue.NewSender(w.moto.SQS(), w.queue.URL).Send(ctx, changes); err != nil {
+		t.Fatal(err)
+	}
+	m := newMapping(w, rt)
+	batches, err := m.drain(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batches) != maxReceive {
+		t.Errorf("%d batches, want %d (the ghost received %d times)", len(batches), maxReceive, maxReceive)
+	}
+	if len(batches) > 0 && (len(batches[0].messages) != 2 || len(batches[0].failed) != 1) {
+		t.Errorf("first batch: %d messages, %d failed", len(batches[0].messages), len(batches[0].failed))
+	}
+	for _, b := range batches[1:] {
+		if len(b.messages) != 1 || b.retries() != 1 {
+			t.Errorf("redelivery batch: %d messages, %d redelivered", len(b.messages), b.retries())
+		}
+	}
+	if !slices.Contains(w.scim.Snapshot()[engineers], carolLogin) {
+		t.Error("the known user's add was not applied")
+	}
+	dead, err := w.dlq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 {
+		t.Fatalf("DLQ holds %d messages", len(dead))
+	}
+	d := deadLetterOf(dead[0], parseLogs(rt.Output().Lines()))
+	if !strings.Contains(d.change, "ghost@example.com") || !strings.Contains(d.reason, "not provisioned in SCIM") {
+		t.Errorf("dead letter %+v", d)
+	}
+}
