@@ -457,8 +457,9 @@ func printRequests(p *printer, w *world, res *demoResult) {
 	p.line("   SCIM  %d: %s", total, strings.Join(routes, ", "))
 	p.line("         %d throttled, %d 5xx, most member values in one PATCH %d (limit 100), removes without values %d",
 		w.scim.Throttled(), w.scim.ServerErrors(), w.scim.MaxPatchValues(), w.scim.EmptyRemoves())
-	os := w.okta.Stats()
-	p.line("   Okta  %d: %d group searches, %d group reads, %d member listings", os.Requests, os.ListGroups, os.GetGroup, os.GroupUsers)
+	st := w.okta.Stats()
+	p.line("   Okta  %d: %s, %s, %s", st.Requests, plural(int(st.ListGroups), "group search"), plural(int(st.GetGroup), "group read"),
+		plural(int(st.GroupUsers), "member listing"))
 	enq, batches, msgs, acked, retried := 0, 0, 0, 0, 0
 	for _, a := range res.arrivals {
 		enq += a.enqueued
@@ -504,8 +505,11 @@ func deadLetterOf(m harness.Message, syncLogs []logLine) deadLetter {
 }
 
 func plural(n int, noun string) string {
-	if n == 1 {
+	switch {
+	case n == 1:
 		return "1 " + noun
+	case strings.HasSuffix(noun, "h"):
+		return fmt.Sprintf("%d %ses", n, noun)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }

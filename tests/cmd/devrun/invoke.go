@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/tests/harness"
 )
 
@@ -24,7 +25,8 @@ type invokeOptions struct {
 type invokeResult struct {
 	response []byte
 	err      error
-	world    *world // closed; its emulators' state is still readable
+	world    *world            // closed; its emulators' state is still readable
+	queued   []harness.Message // hook: what it enqueued
 }
 
 // runInvoke is the offline `sam local invoke`: it starts the local world seeded like the demo's,
@@ -47,11 +49,21 @@ func runInvoke(ctx context.Context, opts invokeOptions, stdout, stderr io.Writer
 	if _, err := fmt.Fprintln(stdout, string(bytes.TrimSpace(res.response))); err != nil {
 		return err
 	}
-	if opts.fn != "hook" {
-		fmt.Fprintln(stderr, "devrun: AWS groups after the invocation (SCIM emulator):")
-		for _, g := range res.world.membership() {
-			fmt.Fprintf(stderr, "devrun:   %-16s %s\n", g.group, formatMembers(g.members))
+	if opts.fn == "hook" {
+		fmt.Fprintf(stderr, "devrun: %s on the FIFO queue:\n", plural(len(res.queued), "message"))
+		for _, m := range res.queued {
+			c, err := queue.Decode(m.Body)
+			if err != nil {
+				fmt.Fprintf(stderr, "devrun:   undecodable: %v\n", err)
+				continue
+			}
+			fmt.Fprintf(stderr, "devrun:   %-15s %-26s %-14s group %s\n", c.Kind, c.Login, c.GroupName, m.GroupID)
 		}
+		return nil
+	}
+	fmt.Fprintln(stderr, "devrun: AWS groups after the invocation (SCIM emulator):")
+	for _, g := range res.world.membership() {
+		fmt.Fprintf(stderr, "devrun:   %-16s %s\n", g.group, formatMembers(g.members))
 	}
 	return nil
 }
@@ -90,6 +102,13 @@ func invoke(ctx context.Context, opts invokeOptions, logs io.Writer) (*invokeRes
 	if err != nil {
 		return nil, err
 	}
-	resp, err := rt.Invoke(ctx, payload)
-	return &invokeResult{response: resp, err: err, world: w}, nil
+	res := &invokeResult{world: w}
+	res.response, res.err = rt.Invoke(ctx, payload)
+	if opts.fn == "hook" {
+		// What the hook enqueued is its effect; read it before the world stops.
+		if res.queued, err = w.moto.ReceiveAll(ctx, w.queue.URL); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
