@@ -128,7 +128,8 @@ func printLocalBanner(p *printer, w *world, base string) {
 	p.line("  curl -i %s -H 'Authorization: %s' -H 'X-Okta-Verification-Challenge: hello'", url, sampleHookToken)
 	p.line("  curl -i -X POST %s -H 'Authorization: %s' -H 'Content-Type: application/json' \\", url, sampleHookToken)
 	p.line("    -d '%s'", exampleDelivery)
-	p.line("Point a tunnel (e.g. ngrok http %s) at it to receive a real Okta org's event hook.", strings.TrimPrefix(base, "http://"))
+	p.line("A tunnel (e.g. ngrok http %s) lets a real Okta org's event hook call it (set its Authorization", strings.TrimPrefix(base, "http://"))
+	p.line("header to the value above); only the seeded users are in the emulator, other users' adds end in the DLQ.")
 	p.line("Ctrl-C stops everything.")
 	p.line("")
 }

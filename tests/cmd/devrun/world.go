@@ -135,7 +135,11 @@ func startWorld(ctx context.Context, m *harness.Moto, name string) (w *world, er
 			return nil, err
 		}
 		w.ownMoto = true
+	} else {
+		// A shared moto (tests) may already hold a world of this name: secrets cannot be re-created.
+		w.name = name + "-" + randomID()[:8]
 	}
+	name = w.name
 
 	w.scim = scimtest.New(scimtest.Options{BasePath: scimBasePath, Token: scimToken, Seed: 1, EmptyRemove: scimtest.EmptyRemoveRejected})
 	if w.scimURL, err = w.scim.Start(""); err != nil {
