@@ -36,7 +36,7 @@ func (l logLine) num(key string) int {
 
 func (l logLine) msg() string { return l.str("msg") }
 
-// parseLogs returns the JSON log lines of out; EMF metric lines (they carry "_aws") and
+// parseLogs returns the JSON log lines among lines; EMF metric lines (they carry "_aws") and
 // anything that is not JSON are left out.
 func parseLogs(lines []string) []logLine {
 	var out []logLine

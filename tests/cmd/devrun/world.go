@@ -292,7 +292,7 @@ func (w *world) oktaDeactivate(userID string) error {
 	return w.okta.SetUserStatus(w.oktaIDs[userID], "DEPROVISIONED")
 }
 
-// membership is the AWS side now: group → member userNames, sorted by group.
+// groupMembers is one AWS group and its members' userNames (sorted), as the SCIM emulator holds them.
 type groupMembers struct {
 	group   string
 	members []string
