@@ -298,6 +298,7 @@ type groupMembers struct {
 	members []string
 }
 
+// membership is the AWS side now, sorted by group name.
 func (w *world) membership() []groupMembers {
 	snap := w.scim.Snapshot()
 	out := make([]groupMembers, 0, len(snap))
