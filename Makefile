@@ -72,5 +72,19 @@ fuzz:
 		done; \
 	done
 
+## demo: no AWS account, no network: the events/ samples through the real hook, queue and sync, a
+## reconcile, and a summary (moto_server, SCIM emulator, Okta fake on localhost). V=1 streams the logs.
+demo:
+	$(GO) run ./tests/cmd/devrun demo $(if $(V),-v)
+
+## invoke: one function once on the local emulators, like sam local invoke (response on stdout, logs
+## on stderr): make invoke FN=hook EVENT=events/hook-delivery-membership.json
+invoke:
+	@$(GO) run ./tests/cmd/devrun invoke -fn '$(FN)' -event '$(EVENT)'
+
+## local: the hook over HTTP like sam local start-api, backed by the emulators (ADDR=127.0.0.1:3000)
+local:
+	$(GO) run ./tests/cmd/devrun local $(if $(ADDR),-addr '$(ADDR)') $(if $(V),-v)
+
 clean:
 	rm -rf $(BUILD_DIR)

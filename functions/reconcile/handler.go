@@ -207,7 +207,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 }
 
 // Handle runs one reconcile. It returns an error when the run could not do its job: the Okta group
-// list could not be read, SCIM rejected the token, or removals were blocked by MAX_REMOVALS.
+// list could not be read, SCIM or Okta rejected the token, or removals were blocked by MAX_REMOVALS.
 // Skipped groups and failed changes are in the summary and the metrics, and the next run retries
 // them.
 func (h *Handler) Handle(ctx context.Context, in Input) (Summary, error) {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
@@ -185,7 +186,7 @@ func (r *run) fatalErr() error {
 		errs = append(errs, errors.New("reconcile: SCIM rejected the bearer token after a secret refresh: rotate aws_sso_scim_key"))
 	}
 	if r.oktaUnauthorized.Load() {
-		errs = append(errs, errors.New("reconcile: Okta rejected the API token after a secret refresh: check okta_api_token"))
+		errs = append(errs, errors.New("reconcile: Okta rejected the API token (401/403): check okta_api_token and its scope"))
 	}
 	return errors.Join(errs...)
 }
@@ -316,6 +317,10 @@ func (r *run) listGroups(ctx context.Context) error {
 		}
 	}
 	r.selected = len(r.groups)
+	if len(groups) == 0 {
+		// Not an error (a new install may have no group yet), but a wrong GROUP_PREFIX looks the same.
+		r.log.WarnContext(ctx, "no Okta group is selected: nothing to reconcile", "prefix", sel.Prefix, "regex", regexString(sel))
+	}
 	return nil
 }
 
@@ -511,4 +516,11 @@ func countSet(ids []string) int {
 		}
 	}
 	return len(s)
+}
+
+func regexString(s config.Selection) string {
+	if s.Regex == nil {
+		return ""
+	}
+	return s.Regex.String()
 }
