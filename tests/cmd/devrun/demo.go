@@ -470,7 +470,7 @@ func printRequests(p *printer, w *world, res *demoResult) {
 			retried += b.retries()
 		}
 	}
-	p.line("   SQS   %d messages enqueued by the hook; %d sync invocations received %d, acknowledged %d, redelivered %d",
+	p.line("   SQS   %d changes enqueued by the hook (one message per group and delivery); %d sync invocations received %d messages, acknowledged %d, redelivered %d",
 		enq, batches, msgs, acked, retried)
 	if len(res.dlq) == 0 {
 		p.line("   DLQ   empty: every change was applied or was a verified no-op")
@@ -482,18 +482,25 @@ func printRequests(p *printer, w *world, res *demoResult) {
 	}
 }
 
-// deadLetterOf describes a DLQ message with the last reason the sync logged for its event.
+// deadLetterOf describes a DLQ message (one change, or a pack all of whose changes failed) with
+// the last reason the sync logged for its events.
 func deadLetterOf(m harness.Message, syncLogs []logLine) deadLetter {
-	c, err := queue.Decode(m.Body)
+	cs, err := queue.Decode(m.Body)
 	if err != nil {
 		return deadLetter{change: "message " + m.ID, reason: "undecodable: " + err.Error()}
 	}
+	var parts []string
+	uuids := map[string]bool{}
+	for _, c := range cs {
+		parts = append(parts, fmt.Sprintf("%s %s %s (event %s)", c.Kind, c.Login, c.GroupName, c.EventUUID))
+		uuids[c.EventUUID] = true
+	}
 	d := deadLetter{
-		change: fmt.Sprintf("%s %s %s (event %s)", c.Kind, c.Login, c.GroupName, c.EventUUID),
+		change: strings.Join(parts, "; "),
 		reason: "reported as failed by sync (make demo V=1 shows its logs)",
 	}
 	for _, l := range syncLogs {
-		if l.str("event_uuid") != c.EventUUID || (l.str("level") != "ERROR" && l.str("level") != "WARN") {
+		if !uuids[l.str("event_uuid")] || (l.str("level") != "ERROR" && l.str("level") != "WARN") {
 			continue
 		}
 		d.reason = l.msg()

@@ -52,12 +52,15 @@ func runInvoke(ctx context.Context, opts invokeOptions, stdout, stderr io.Writer
 	if opts.fn == "hook" {
 		fmt.Fprintf(stderr, "devrun: %s on the FIFO queue:\n", plural(len(res.queued), "message"))
 		for _, m := range res.queued {
-			c, err := queue.Decode(m.Body)
+			cs, err := queue.Decode(m.Body)
 			if err != nil {
 				fmt.Fprintf(stderr, "devrun:   undecodable: %v\n", err)
 				continue
 			}
-			fmt.Fprintf(stderr, "devrun:   %-15s %-26s %-14s group %s\n", c.Kind, c.Login, c.GroupName, m.GroupID)
+			// One message per Okta group of the delivery, holding its changes (pkg/queue v2).
+			for _, c := range cs {
+				fmt.Fprintf(stderr, "devrun:   %-15s %-26s %-14s group %s\n", c.Kind, c.Login, c.GroupName, m.GroupID)
+			}
 		}
 		return nil
 	}

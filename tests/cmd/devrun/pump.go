@@ -35,7 +35,7 @@ func newMapping(w *world, sync *harness.Runtime) *mapping {
 // batch is one sync invocation and what it did.
 type batch struct {
 	messages []harness.Message
-	changes  []membership.Change // decoded bodies, for the summary (zero value if undecodable)
+	changes  []membership.Change // the changes of the decodable messages, for the summary
 	failed   map[string]bool     // message ids sync reported for retry
 	err      error               // the invocation failed: the whole batch is retried
 	logs     []logLine
@@ -72,8 +72,8 @@ func (m *mapping) poll(ctx context.Context) (b batch, ok bool, err error) {
 			EventSourceARN:    m.w.queue.ARN,
 			AWSRegion:         harness.Region,
 		}
-		c, _ := queue.Decode(x.Body)
-		b.changes = append(b.changes, c)
+		cs, _ := queue.Decode(x.Body)
+		b.changes = append(b.changes, cs...)
 	}
 	var resp events.SQSEventResponse
 	b.err = m.sync.InvokeJSON(ctx, ev, &resp)

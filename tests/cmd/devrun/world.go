@@ -221,6 +221,7 @@ func (w *world) env(fn string) map[string]string {
 		e["QUEUE_URL"] = w.queue.URL
 	case "sync":
 		e["SCIM_URL"], e["OKTA_ORG_URL"], e["STATE_TABLE"] = w.scimURL, w.oktaURL, w.table
+		e["QUEUE_URL"] = w.queue.URL // where it re-enqueues the failed changes of a pack
 	case "reconcile":
 		e["SCIM_URL"], e["OKTA_ORG_URL"], e["STATE_TABLE"] = w.scimURL, w.oktaURL, w.table
 	}
