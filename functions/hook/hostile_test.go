@@ -2,17 +2,22 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
+	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
 )
@@ -599,6 +604,51 @@ func TestUnauthenticatedHostileBodiesAreNotParsed(t *testing.T) {
 			}
 			if line := logLine(t, f.logs.String(), "hook request"); strings.Contains(fmt.Sprint(line["reason"]), "JSON") {
 				t.Errorf("body parsed before auth: %v", line["reason"])
+			}
+		})
+	}
+}
+
+// BenchmarkHostile times the handler on the most expensive hostile bodies it must refuse (or
+// process) within Okta's 3 s: the whole invocation, aws-lambda-go's decode of the event included.
+func BenchmarkHostile(b *testing.B) {
+	var base events.APIGatewayProxyRequest
+	if err := json.Unmarshal(readSample(b, "hook-delivery-membership.json"), &base); err != nil {
+		b.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		mod  func(*events.APIGatewayProxyRequest)
+	}{
+		{"nested-arrays-100k", withBody(`{"eventType":"com.okta.event_hook","x":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `,"data":{"events":[]}}`)},
+		{"empty-events-100k", withBody(`{"eventType":"com.okta.event_hook","data":{"events":[` + strings.Repeat(`{},`, 99_999) + `{}]}}`)},
+		// The worst amplification under the limit: 3 bytes of body per 176-byte LogEvent.
+		{"empty-events-at-limit-349k", withBody(`{"eventType":"com.okta.event_hook","data":{"events":[` + strings.Repeat(`{},`, (config.DefaultMaxBodyBytes-60)/3) + `{}]}}`)},
+		{"irrelevant-events-10k", withBody(minimalEvents(10_000, "user.session.start"))},
+		{"body-over-limit-3MiB", withBody(paddedDelivery(3 << 20))},
+		{"base64-decoding-over-limit", withBase64Body([]byte(paddedDelivery(config.DefaultMaxBodyBytes + 1)))},
+		{"wrong-auth-nested-100k", all(withHeader("Authorization", "nope"), withBody(`{"x":`+strings.Repeat("[", 100_000)+strings.Repeat("]", 100_000)+`}`))},
+	}
+	for _, c := range cases {
+		req := base
+		req.Headers = maps.Clone(base.Headers)
+		req.MultiValueHeaders = maps.Clone(base.MultiValueHeaders)
+		c.mod(&req)
+		payload, err := json.Marshal(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			f := newFixture(b, nil)
+			f.h.log = slog.New(slog.DiscardHandler)
+			f.h.metricsOut = io.Discard
+			h := lambda.NewHandler(f.h.Handle)
+			ctx := context.Background()
+			b.SetBytes(int64(len(payload)))
+			for b.Loop() {
+				if _, err := h.Invoke(ctx, payload); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
