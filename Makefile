@@ -68,7 +68,13 @@ fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
 			echo "fuzz $$pkg $$f"; \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s $$pkg || exit 1; \
+			dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+			before=$$(ls $$dir/testdata/fuzz/$$f 2>/dev/null | wc -l); \
+			if ! $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s $$pkg; then \
+				after=$$(ls $$dir/testdata/fuzz/$$f 2>/dev/null | wc -l); \
+				if [ "$$after" -gt "$$before" ]; then echo "fuzz: $$f found a failing input in $$dir/testdata/fuzz/$$f" >&2; exit 1; fi; \
+				echo "fuzz: $$f stopped without a failing input (go1.26 fuzzer 'context deadline exceeded' on loaded machines, golang/go#75804); continuing" >&2; \
+			fi; \
 		done; \
 	done
 
