@@ -199,6 +199,7 @@ type recSummary struct {
 // log when the function failed) and the function error.
 func (w *recWorld) invoke(rt *harness.Runtime, payload string) (recSummary, error) {
 	w.t.Helper()
+	before := len(loggedSummaries(w.t, rt.Logs()))
 	resp, err := rt.Invoke(w.ctx, []byte(payload))
 	var fe *harness.FunctionError
 	if err != nil && !errors.As(err, &fe) {
@@ -211,8 +212,24 @@ func (w *recWorld) invoke(rt *harness.Runtime, payload string) (recSummary, erro
 		}
 		return s, nil
 	}
-	found := false
-	sc := bufio.NewScanner(strings.NewReader(rt.Logs()))
+	// The function's stdout (the summary line) and its error report travel separately: the error
+	// can reach the runtime before the harness has copied the last log lines, so wait for this
+	// invocation's summary instead of reading whatever is there.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if all := loggedSummaries(w.t, rt.Logs()); len(all) > before {
+			return all[len(all)-1], err
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("no summary logged; function error %v", err)
+		}
+	}
+}
+
+// loggedSummaries returns the summaries of the "reconcile summary" log lines in logs, in order.
+func loggedSummaries(t *testing.T, logs string) []recSummary {
+	t.Helper()
+	var out []recSummary
+	sc := bufio.NewScanner(strings.NewReader(logs))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		var line struct {
@@ -220,17 +237,14 @@ func (w *recWorld) invoke(rt *harness.Runtime, payload string) (recSummary, erro
 			Summary json.RawMessage `json:"summary"`
 		}
 		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "reconcile summary" {
-			s = recSummary{}
-			if uerr := json.Unmarshal(line.Summary, &s); uerr != nil {
-				w.t.Fatal(uerr)
+			var s recSummary
+			if err := json.Unmarshal(line.Summary, &s); err != nil {
+				t.Fatal(err)
 			}
-			found = true
+			out = append(out, s)
 		}
 	}
-	if !found {
-		w.t.Fatalf("no summary logged; function error %v", err)
-	}
-	return s, err
+	return out
 }
 
 // oktaMembers returns the logins of an Okta group's members that exist in SCIM, sorted.
