@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -607,6 +608,43 @@ func TestUnauthenticatedHostileBodiesAreNotParsed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The whole invocation on the worst body the review found, a 1 MiB delivery of 349k empty
+// events, used to allocate ~340 MB (the hook Lambda has 256 MB: out of memory, a 502). Bytes
+// are measured, not time, so the test does not depend on the machine's load.
+func TestEmptyEventsAtLimitAllocationBounded(t *testing.T) {
+	req := hostileBase(t)
+	withBody(`{"eventType":"com.okta.event_hook","data":{"events":[` + strings.Repeat(`{},`, (config.DefaultMaxBodyBytes-60)/3) + `{}]}}`)(&req)
+	payload, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, nil)
+	f.h.log = slog.New(slog.DiscardHandler)
+	f.h.metricsOut = io.Discard
+	h := lambda.NewHandler(f.h.Handle)
+	invoke := func() {
+		out, err := h.Invoke(context.Background(), payload)
+		if err != nil || !bytes.Contains(out, []byte(`"statusCode":400`)) || !bytes.Contains(out, []byte("data.events[0]: uuid missing")) {
+			t.Fatalf("Invoke = %.200s, %v; want 400 data.events[0]: uuid missing", out, err)
+		}
+	}
+	invoke() // warm up
+	const runs = 3
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range runs {
+		invoke()
+	}
+	runtime.ReadMemStats(&after)
+	got := (after.TotalAlloc - before.TotalAlloc) / runs
+	const limit = 32 << 20
+	if got > limit {
+		t.Errorf("one invocation with %d bytes of payload allocates %d bytes, want at most %d", len(payload), got, limit)
+	}
+	t.Logf("one invocation with %d bytes of payload allocates %d bytes", len(payload), got)
 }
 
 // BenchmarkHostile times the handler on the most expensive hostile bodies it must refuse (or

@@ -85,9 +85,32 @@ const (
 	TargetUserGroup = "UserGroup"
 )
 
+// MaxEvents is the most System Log events one delivery may carry. Okta documents no batch size,
+// but a real event is about 2 KB of JSON (actor, client, request, target…; see events/), so
+// 10,000 of them make ~20 MB, twice API Gateway's 10 MB payload limit: no delivery that can reach
+// the hook is refused. More events than this can only be a few bytes each, which is not Okta, and
+// the cap bounds what Parse keeps in memory whatever MAX_BODY_BYTES is set to.
+const MaxEvents = 10_000
+
+// wireEnvelope is Envelope with data.events left undecoded, so that Parse can decode and check
+// the events one at a time. Its Data field hides the embedded Envelope.Data from encoding/json.
+type wireEnvelope struct {
+	Envelope
+	Data wireData `json:"data"`
+}
+
+type wireData struct {
+	Events json.RawMessage `json:"events"`
+}
+
 // Parse decodes and validates a delivery body. Errors wrap ErrMalformed (not UTF-8 JSON) or
 // ErrWrongShape (JSON that is not a delivery: wrong envelope eventType, no data.events array, an
-// event without uuid, or without a published time that is representable in UTC).
+// event without uuid, or without a published time that is representable in UTC, or more than
+// MaxEvents events).
+//
+// Events are decoded one at a time and Parse stops at the first invalid one: decoding a whole
+// array before validating let a 1 MiB body of 349k "{}" allocate over 300 MB (a LogEvent is
+// 176 bytes, and the slice grows by copying), more than the hook Lambda's memory.
 func Parse(body []byte) (Envelope, error) {
 	// encoding/json silently replaces invalid UTF-8 with U+FFFD, which would turn a corrupted
 	// login or group name into a different, valid-looking one.
@@ -97,42 +120,78 @@ func Parse(body []byte) (Envelope, error) {
 	if !utf8.Valid(body) {
 		return Envelope{}, fmt.Errorf("%w: body is not valid UTF-8", ErrMalformed)
 	}
-	var env Envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	// Unmarshal checks the syntax of the whole body before it decodes anything, so every
+	// syntax error is found here, and the events below are known to be well-formed JSON.
+	var w wireEnvelope
+	if err := json.Unmarshal(body, &w); err != nil {
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) {
 			return Envelope{}, fmt.Errorf("%w: %v (offset %d)", ErrMalformed, err, syn.Offset)
 		}
 		return Envelope{}, fmt.Errorf("%w: %v", ErrWrongShape, err)
 	}
-	if err := env.validate(); err != nil {
+	env := w.Envelope
+	if env.EventType != EnvelopeEventType {
+		return Envelope{}, fmt.Errorf("%w: eventType %q, want %q", ErrWrongShape, truncate(env.EventType), EnvelopeEventType)
+	}
+	evs, err := decodeEvents(w.Data.Events)
+	if err != nil {
 		return Envelope{}, fmt.Errorf("%w: %v", ErrWrongShape, err)
 	}
+	env.Data.Events = evs
 	return env, nil
 }
 
-func (e *Envelope) validate() error {
-	if e.EventType != EnvelopeEventType {
-		return fmt.Errorf("eventType %q, want %q", truncate(e.EventType), EnvelopeEventType)
+// decodeEvents decodes and validates data.events, one event at a time, stopping at the first
+// invalid one. raw is well-formed JSON (or empty when the field was absent).
+func decodeEvents(raw json.RawMessage) ([]LogEvent, error) {
+	raw = bytes.TrimSpace(raw)
+	// Absent or null is not a delivery; [] is a (pointless but valid) one.
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, errors.New("data.events missing")
 	}
-	// A nil slice means data.events was absent or null; [] is a (pointless but valid) delivery.
-	if e.Data.Events == nil {
-		return errors.New("data.events missing")
+	if raw[0] != '[' {
+		// Not an array: let encoding/json say what it is. It skips the value without decoding it.
+		var evs []LogEvent
+		if err := json.Unmarshal(raw, &evs); err != nil {
+			return nil, fmt.Errorf("data.events: %w", err)
+		}
+		return nil, errors.New("data.events is not an array")
 	}
-	for i := range e.Data.Events {
-		ev := &e.Data.Events[i]
-		if ev.UUID == "" {
-			return fmt.Errorf("data.events[%d]: uuid missing", i)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // the '['
+		return nil, fmt.Errorf("data.events: %w", err)
+	}
+	evs := []LogEvent{}
+	for i := 0; dec.More(); i++ {
+		if i == MaxEvents {
+			return nil, fmt.Errorf("data.events: more than %d events in one delivery", MaxEvents)
 		}
-		if ev.Published.IsZero() {
-			return fmt.Errorf("data.events[%d]: published missing", i)
+		// Decoded in place: a local LogEvent would escape to the heap through Decode.
+		evs = append(evs, LogEvent{})
+		ev := &evs[i]
+		if err := dec.Decode(ev); err != nil {
+			return nil, fmt.Errorf("data.events[%d]: %w", i, err)
 		}
-		// Changes carry published in UTC, and JSON times only have years 0000-9999: an offset
-		// that moves the instant out of them (0000-01-01T00:00:00+01:00) would make the change
-		// unencodable for the queue, a 500 for the whole delivery that Okta's retry cannot fix.
-		if y := ev.Published.UTC().Year(); y < 0 || y > 9999 {
-			return fmt.Errorf("data.events[%d]: published out of range in UTC", i)
+		if err := ev.validate(); err != nil {
+			return nil, fmt.Errorf("data.events[%d]: %w", i, err)
 		}
+	}
+	return evs, nil
+}
+
+func (ev *LogEvent) validate() error {
+	if ev.UUID == "" {
+		return errors.New("uuid missing")
+	}
+	if ev.Published.IsZero() {
+		return errors.New("published missing")
+	}
+	// Changes carry published in UTC, and JSON times only have years 0000-9999: an offset that
+	// moves the instant out of them (0000-01-01T00:00:00+01:00) would make the change
+	// unencodable for the queue, a 500 for the whole delivery that Okta's retry cannot fix.
+	if y := ev.Published.UTC().Year(); y < 0 || y > 9999 {
+		return errors.New("published out of range in UTC")
 	}
 	return nil
 }

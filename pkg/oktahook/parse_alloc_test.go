@@ -1,0 +1,160 @@
+package oktahook
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// atLimit is the body size the hook accepts by default (MAX_BODY_BYTES, 1 MiB).
+const atLimit = 1 << 20
+
+const deliveryHead = `{"eventType":"com.okta.event_hook","data":{"events":[`
+
+// emptyEventsBody is the worst amplification the hostile-input review found: n bytes of "{}"
+// items, each of which used to be decoded into a 176-byte LogEvent before any was validated.
+func emptyEventsBody(n int) []byte {
+	tail := `{}]}}`
+	return []byte(deliveryHead + strings.Repeat(`{},`, (n-len(deliveryHead)-len(tail))/3) + tail)
+}
+
+// emptyTargetsBody is one valid event whose target array fills n bytes with empty objects.
+func emptyTargetsBody(n int) []byte {
+	head := deliveryHead + `{"uuid":"a","published":"2026-11-25T10:15:30Z","eventType":"group.user_membership.add","target":[`
+	tail := `{}]}]}}`
+	return []byte(head + strings.Repeat(`{},`, (n-len(head)-len(tail))/3) + tail)
+}
+
+// minimalEvent is the smallest event Parse accepts (49 bytes), numbered so uuids differ.
+func minimalEvent(i int) string {
+	return fmt.Sprintf(`{"uuid":"%d","published":"2026-11-25T10:15:30Z"}`, i)
+}
+
+// minimalEventsBody is a delivery of n minimal valid events.
+func minimalEventsBody(n int) []byte {
+	evs := make([]string, n)
+	for i := range evs {
+		evs[i] = minimalEvent(i)
+	}
+	return []byte(deliveryHead + strings.Join(evs, ",") + `]}}`)
+}
+
+// allocatedBytes is what one call of f allocates on the heap, averaged over runs calls. Only
+// bytes are counted, never time, so the figure does not depend on the machine's load.
+func allocatedBytes(runs int, f func()) uint64 {
+	f() // warm up
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs)
+}
+
+// A 1 MiB body of empty events used to allocate ~330 MB (the hook Lambda has 256 MB) before the
+// first event was found invalid. Events are now checked one by one and Parse stops at the first,
+// so it allocates about one copy of data.events.
+func TestParseEmptyEventsAllocationBounded(t *testing.T) {
+	body := emptyEventsBody(atLimit)
+	var err error
+	got := allocatedBytes(3, func() { _, err = Parse(body) })
+	if !errors.Is(err, ErrWrongShape) || !strings.Contains(err.Error(), "data.events[0]: uuid missing") {
+		t.Fatalf("Parse error %v, want wrong shape: data.events[0]: uuid missing", err)
+	}
+	if limit := uint64(4 * len(body)); got > limit {
+		t.Errorf("Parse of %d bytes of empty events allocates %d bytes, want at most %d", len(body), got, limit)
+	}
+	t.Logf("Parse of %d bytes of empty events allocates %d bytes", len(body), got)
+}
+
+// The events cap bounds what a body of many tiny valid events can make Parse keep.
+func TestParseMinimalEventsAllocationBounded(t *testing.T) {
+	body := minimalEventsBody(atLimit / (len(minimalEvent(99999)) + 1)) // ~21k events
+	var err error
+	got := allocatedBytes(3, func() { _, err = Parse(body) })
+	if !errors.Is(err, ErrWrongShape) || !strings.Contains(err.Error(), "more than 10000 events") {
+		t.Fatalf("Parse error %v, want wrong shape: more than 10000 events", err)
+	}
+	if limit := uint64(16 << 20); got > limit {
+		t.Errorf("Parse of %d bytes of minimal events allocates %d bytes, want at most %d", len(body), got, limit)
+	}
+	t.Logf("Parse of %d bytes of minimal events allocates %d bytes", len(body), got)
+}
+
+func TestParseEventsCap(t *testing.T) {
+	env, err := Parse(minimalEventsBody(MaxEvents))
+	if err != nil {
+		t.Fatalf("Parse of %d events: %v", MaxEvents, err)
+	}
+	if len(env.Data.Events) != MaxEvents || env.Data.Events[MaxEvents-1].UUID != fmt.Sprint(MaxEvents-1) {
+		t.Fatalf("got %d events", len(env.Data.Events))
+	}
+
+	_, err = Parse(minimalEventsBody(MaxEvents + 1))
+	if !errors.Is(err, ErrWrongShape) || errors.Is(err, ErrMalformed) {
+		t.Fatalf("Parse of %d events: error %v, want wrong shape", MaxEvents+1, err)
+	}
+	if want := "data.events: more than 10000 events in one delivery"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not mention %q", err, want)
+	}
+}
+
+// Events are validated in order and Parse reports the first invalid one, whatever follows it
+// (even a syntax error later in the body is found first: the whole body is checked up front).
+func TestParseStopsAtFirstInvalidEvent(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       error
+		msg        string
+	}{
+		{"invalid event before a mistyped one", deliveryHead + minimalEvent(0) + `,{"uuid":"b"},{"uuid":7}]}}`, ErrWrongShape, "data.events[1]: published missing"},
+		{"mistyped event before an invalid one", deliveryHead + minimalEvent(0) + `,{"uuid":7},{"uuid":"b"}]}}`, ErrWrongShape, "data.events[1]: json: cannot unmarshal number"},
+		{"invalid event before more events than the cap", string(emptyEventsBody(64 << 10)), ErrWrongShape, "data.events[0]: uuid missing"},
+		{"syntax error after an invalid event", deliveryHead + `{},{"uuid":]}}`, ErrMalformed, "invalid character ']'"},
+		{"wrong envelope eventType before invalid events", `{"eventType":"x","data":{"events":[{}]}}`, ErrWrongShape, `eventType "x"`},
+		{"data not an object", `{"eventType":"com.okta.event_hook","data":"x"}`, ErrWrongShape, "cannot unmarshal string"},
+		{"events a number", `{"eventType":"com.okta.event_hook","data":{"events":1}}`, ErrWrongShape, "data.events: json: cannot unmarshal number"},
+		{"events true", `{"eventType":"com.okta.event_hook","data":{"events":true}}`, ErrWrongShape, "data.events: json: cannot unmarshal bool"},
+		{"duplicate events key: the last counts", `{"eventType":"com.okta.event_hook","data":{"events":[` + minimalEvent(0) + `],"events":null}}`, ErrWrongShape, "data.events missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, err := Parse([]byte(tt.body))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("error %v, want %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("error %q does not mention %q", err, tt.msg)
+			}
+			if env.Data.Events != nil || env.EventType != "" {
+				t.Errorf("error with a non-zero envelope %+v", env)
+			}
+		})
+	}
+}
+
+// BenchmarkParseHostile: the most expensive bodies of the default size limit. -benchmem's B/op
+// is the figure to watch (the hook Lambda has 256 MB).
+func BenchmarkParseHostile(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		body []byte
+	}{
+		{"empty-events-1MiB", emptyEventsBody(atLimit)},
+		{"empty-targets-1MiB", emptyTargetsBody(atLimit)},
+		{"minimal-events-1MiB", minimalEventsBody(atLimit / (len(minimalEvent(99999)) + 1))},
+		{"minimal-events-at-cap", minimalEventsBody(MaxEvents)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.body)))
+			for b.Loop() {
+				_, _ = Parse(c.body)
+			}
+		})
+	}
+}
