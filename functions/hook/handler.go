@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"mime"
@@ -83,7 +84,7 @@ type summary struct {
 // one into a 502 without a body, and every outcome here has a status code of its own.
 func (h *handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	log := telemetry.WithLambda(ctx, h.log)
-	if id, ok := oktahook.Header(req.Headers, req.MultiValueHeaders, oktahook.RequestIDHeader); ok {
+	if id, err := oktahook.Header(req.Headers, req.MultiValueHeaders, oktahook.RequestIDHeader); err == nil {
 		log = log.With(slog.String("okta_request_id", id))
 	}
 
@@ -146,8 +147,12 @@ func (h *handler) serve(ctx context.Context, log *slog.Logger, req events.APIGat
 	// Okta sends the configured auth header on every call, the one-time verification GET
 	// included (support.okta.com, "Unable to verify event hook"), so the GET is authenticated
 	// too: otherwise anyone could make this endpoint look like a verified hook.
-	presented, ok := oktahook.Header(req.Headers, req.MultiValueHeaders, h.authHeader)
-	if !ok {
+	presented, err := oktahook.Header(req.Headers, req.MultiValueHeaders, h.authHeader)
+	switch {
+	case errors.Is(err, oktahook.ErrHeaderAmbiguous):
+		// Different values under several spellings: not Okta, and no value is "the" one.
+		return reject(http.StatusUnauthorized, "conflicting "+h.authHeader+" headers")
+	case err != nil:
 		return reject(http.StatusUnauthorized, "missing "+h.authHeader+" header")
 	}
 	sec, err := h.secrets.Get(ctx)
@@ -169,8 +174,11 @@ func (h *handler) serve(ctx context.Context, log *slog.Logger, req events.APIGat
 }
 
 func (h *handler) verify(req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, summary) {
-	challenge, ok := oktahook.Challenge(req.Headers, req.MultiValueHeaders)
-	if !ok || challenge == "" {
+	challenge, err := oktahook.Challenge(req.Headers, req.MultiValueHeaders)
+	if errors.Is(err, oktahook.ErrHeaderAmbiguous) {
+		return reject(http.StatusBadRequest, "conflicting "+oktahook.ChallengeHeader+" headers")
+	}
+	if err != nil || challenge == "" {
 		return reject(http.StatusBadRequest, "GET without "+oktahook.ChallengeHeader+" header")
 	}
 	return events.APIGatewayProxyResponse{

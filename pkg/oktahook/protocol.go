@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"strings"
 )
 
@@ -14,27 +15,54 @@ const ChallengeHeader = "X-Okta-Verification-Challenge"
 // RequestIDHeader is Okta's id for one outbound request; worth logging to match Okta's System Log.
 const RequestIDHeader = "X-Okta-Request-Id"
 
+// Errors returned by Header and Challenge.
+var (
+	// ErrHeaderMissing: no spelling of the header carries a value.
+	ErrHeaderMissing = errors.New("header missing")
+	// ErrHeaderAmbiguous: several spellings of the header carry different values.
+	ErrHeaderAmbiguous = errors.New("header ambiguous")
+)
+
 // Header returns the value of header name from API Gateway's header maps, matching the name in
-// any case. single is consulted first (API Gateway puts the last value there), then multi.
-func Header(single map[string]string, multi map[string][]string, name string) (string, bool) {
-	if v, ok := single[name]; ok {
-		return v, true
+// any case. For each spelling, single decides (API Gateway puts the last of repeated values
+// there), else the last value in multi. When several spellings carry different values, the
+// header is ambiguous: choosing one would depend on Go's map order (the same request would be
+// accepted or refused at random), and Okta sends each header once, so a request like that did
+// not come from Okta. The same value under several spellings is fine. Errors never contain a
+// header value.
+func Header(single map[string]string, multi map[string][]string, name string) (string, error) {
+	var value string
+	found, ambiguous := false, false
+	seen := func(v string) {
+		if found && v != value {
+			ambiguous = true
+		}
+		value, found = v, true
 	}
 	for k, v := range single {
 		if strings.EqualFold(k, name) {
-			return v, true
+			seen(v)
 		}
 	}
 	for k, vs := range multi {
-		if strings.EqualFold(k, name) && len(vs) > 0 {
-			return vs[len(vs)-1], true
+		if !strings.EqualFold(k, name) || len(vs) == 0 {
+			continue
+		}
+		if _, inSingle := single[k]; !inSingle {
+			seen(vs[len(vs)-1])
 		}
 	}
-	return "", false
+	switch {
+	case ambiguous:
+		return "", ErrHeaderAmbiguous
+	case !found:
+		return "", ErrHeaderMissing
+	}
+	return value, nil
 }
 
-// Challenge returns the verification challenge of a request, if it carries one.
-func Challenge(single map[string]string, multi map[string][]string) (string, bool) {
+// Challenge returns the verification challenge of a request, under the rules of Header.
+func Challenge(single map[string]string, multi map[string][]string) (string, error) {
 	return Header(single, multi, ChallengeHeader)
 }
 
