@@ -1,8 +1,10 @@
 package oktahook
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -69,6 +71,92 @@ func TestParseEmptyEventsAllocationBounded(t *testing.T) {
 		t.Errorf("Parse of %d bytes of empty events allocates %d bytes, want at most %d", len(body), got, limit)
 	}
 	t.Logf("Parse of %d bytes of empty events allocates %d bytes", len(body), got)
+}
+
+// One valid event with a 1 MiB target list used to allocate ~140 MB while encoding/json grew the
+// slice; the list is now allocated once at its final size (64 bytes per target).
+func TestParseEmptyTargetsAllocationBounded(t *testing.T) {
+	body := emptyTargetsBody(atLimit)
+	var env Envelope
+	var err error
+	got := allocatedBytes(3, func() { env, err = Parse(body) })
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if n := len(env.Data.Events[0].Target); n != strings.Count(string(body), "{}") {
+		t.Fatalf("%d targets decoded", n)
+	}
+	if limit := uint64(40 << 20); got > limit {
+		t.Errorf("Parse of %d bytes of empty targets allocates %d bytes, want at most %d", len(body), got, limit)
+	}
+	t.Logf("Parse of %d bytes of empty targets allocates %d bytes", len(body), got)
+}
+
+// Decoding event by event (and targets at their final size) yields what decoding the whole
+// envelope in one json.Unmarshal did, field spellings and duplicate keys included.
+func TestParseDecodesLikeUnmarshal(t *testing.T) {
+	bodies := []string{
+		oktaDelivery,
+		deliveryHead + `]}}`,
+		deliveryHead + minimalEvent(1) + `,` + minimalEvent(2) + `]}}`,
+		deliveryHead + `{"UUID":"a","PUBLISHED":"2026-11-25T10:15:30+02:00","TARGET":[{"ID":"00u1","Type":"User"}],"target":[{"id":"00g1","type":"UserGroup","displayName":"AWS_A"},{}]}]}}`,
+		deliveryHead + `{"uuid":"a","published":"2026-11-25T10:15:30Z","target":null,"actor":{"id":"00u9"},"outcome":{"result":"SUCCESS"}}]}}`,
+		deliveryHead + `{"uuid":"a","published":"2026-11-25T10:15:30Z","target":[]}]},"data":{"x":1}}`,
+		string(emptyTargetsBody(4 << 10)),
+	}
+	for i, body := range bodies {
+		got, err := Parse([]byte(body))
+		if err != nil {
+			t.Fatalf("body %d: Parse: %v", i, err)
+		}
+		var want Envelope
+		if err := json.Unmarshal([]byte(body), &want); err != nil {
+			t.Fatalf("body %d: Unmarshal: %v", i, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("body %d: Parse gave\n %+v\nUnmarshal gave\n %+v", i, got, want)
+		}
+	}
+}
+
+func TestCountElements(t *testing.T) {
+	tests := []struct {
+		array string
+		want  int
+	}{
+		{`[]`, 0},
+		{`[ ]`, 0},
+		{" [\n\t] ", 0},
+		{`[{}]`, 1},
+		{`[{},{},{}]`, 3},
+		{`[null]`, 1},
+		{`[1, 2 ,3]`, 3},
+		{`[[],[[]],{"a":[1,2,{"b":[3,4]}]}]`, 3},
+		{`["a,b","c]","d\"],[\"","\\",""]`, 5},
+		{`[{"id":"00u1","type":"User"},{"id":"00g1","type":"UserGroup","displayName":"AWS_[x],{y}"}]`, 2},
+	}
+	for _, tt := range tests {
+		if got := countElements([]byte(tt.array)); got != tt.want {
+			t.Errorf("countElements(%s) = %d, want %d", tt.array, got, tt.want)
+		}
+	}
+}
+
+// FuzzCountElements: for every well-formed JSON array, countElements agrees with encoding/json.
+// (A wrong count would only cost memory or a regrowth, never a wrong decode, but should not happen.)
+func FuzzCountElements(f *testing.F) {
+	for _, s := range []string{`[]`, `[{},{}]`, `["a,b",[1,2],{"c":"]"}]`, `["\\\"",null,true,-1.5e3]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var elems []json.RawMessage
+		if !json.Valid(b) || json.Unmarshal(b, &elems) != nil {
+			return
+		}
+		if got := countElements(b); got != len(elems) {
+			t.Fatalf("countElements(%q) = %d, want %d", b, got, len(elems))
+		}
+	})
 }
 
 // The events cap bounds what a body of many tiny valid events can make Parse keep.
