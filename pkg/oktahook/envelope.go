@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -128,7 +130,7 @@ func Parse(body []byte) (Envelope, error) {
 		if errors.As(err, &syn) {
 			return Envelope{}, fmt.Errorf("%w: %v (offset %d)", ErrMalformed, err, syn.Offset)
 		}
-		return Envelope{}, fmt.Errorf("%w: %v", ErrWrongShape, err)
+		return Envelope{}, fmt.Errorf("%w: %v", ErrWrongShape, describe("", err))
 	}
 	env := w.Envelope
 	if env.EventType != EnvelopeEventType {
@@ -154,7 +156,7 @@ func decodeEvents(raw json.RawMessage) ([]LogEvent, error) {
 		// Not an array: let encoding/json say what it is. It skips the value without decoding it.
 		var evs []LogEvent
 		if err := json.Unmarshal(raw, &evs); err != nil {
-			return nil, fmt.Errorf("data.events: %w", err)
+			return nil, describe("data.events", err)
 		}
 		return nil, errors.New("data.events is not an array")
 	}
@@ -170,7 +172,7 @@ func decodeEvents(raw json.RawMessage) ([]LogEvent, error) {
 		}
 		w = wireEvent{}
 		if err := dec.Decode(&w); err != nil {
-			return nil, fmt.Errorf("data.events[%d]: %w", i, err)
+			return nil, describe(fmt.Sprintf("data.events[%d]", i), err)
 		}
 		ev := w.LogEvent
 		ev.Target = w.Target
@@ -242,6 +244,49 @@ func countElements(array []byte) int {
 		return 0
 	}
 	return commas + 1
+}
+
+// describe words a decoding error by the delivery's JSON path and JSON kinds: encoding/json's
+// own text names this package's Go types (wireEnvelope.Envelope.eventType), which mean nothing
+// to whoever reads the 400. path is where the decoded value sits ("" for the body).
+func describe(path string, err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		if path == "" {
+			return err
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	// Fields promoted from the embedded Envelope and LogEvent carry the embedding's name.
+	field := strings.TrimPrefix(strings.TrimPrefix(te.Field, "Envelope."), "LogEvent.")
+	switch {
+	case field != "" && path != "":
+		path += "." + field
+	case field != "":
+		path = field
+	case path == "":
+		path = "body"
+	}
+	return fmt.Errorf("%s: cannot unmarshal %s into %s", path, te.Value, jsonKind(te.Type))
+}
+
+// jsonKind is the JSON kind a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	return t.String()
 }
 
 func (ev *LogEvent) validate() error {

@@ -119,6 +119,39 @@ func TestParseDecodesLikeUnmarshal(t *testing.T) {
 	}
 }
 
+// Type errors name the JSON path and JSON kinds, not this package's Go types.
+func TestParseTypeErrorsNameJSONPaths(t *testing.T) {
+	ev := func(fields string) string {
+		return deliveryHead + `{"uuid":"a","published":"2026-11-25T10:15:30Z",` + fields + `}]}}`
+	}
+	tests := []struct{ body, want string }{
+		{`[]`, "body: cannot unmarshal array into object"},
+		{`{"eventType":7}`, "eventType: cannot unmarshal number into string"},
+		{`{"eventType":"com.okta.event_hook","eventId":true,"data":{"events":[]}}`, "eventId: cannot unmarshal bool into string"},
+		{`{"eventType":"com.okta.event_hook","data":[]}`, "data: cannot unmarshal array into object"},
+		{`{"eventType":"com.okta.event_hook","data":{"events":{}}}`, "data.events: cannot unmarshal object into array"},
+		{deliveryHead + `"x"]}}`, "data.events[0]: cannot unmarshal string into object"},
+		{deliveryHead + minimalEvent(0) + `,{"uuid":["a"]}]}}`, "data.events[1].uuid: cannot unmarshal array into string"},
+		{ev(`"outcome":{"result":1}`), "data.events[0].outcome.result: cannot unmarshal number into string"},
+		{ev(`"actor":[]`), "data.events[0].actor: cannot unmarshal array into object"},
+		{ev(`"target":{}`), "data.events[0].target: cannot unmarshal object into array"},
+		{ev(`"target":[{},1]`), "data.events[0].target: cannot unmarshal number into object"},
+		{ev(`"target":[{"id":1}]`), "data.events[0].target.id: cannot unmarshal number into string"},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.body))
+		if !errors.Is(err, ErrWrongShape) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%s) = %v, want wrong shape: %s", tt.body, err, tt.want)
+			continue
+		}
+		for _, goName := range []string{"Go ", "oktahook", "wire", "Envelope", "LogEvent", "Target"} {
+			if strings.Contains(err.Error(), goName) {
+				t.Errorf("Parse(%s) error %q names Go type %q", tt.body, err, goName)
+			}
+		}
+	}
+}
+
 func TestCountElements(t *testing.T) {
 	tests := []struct {
 		array string
@@ -200,13 +233,13 @@ func TestParseStopsAtFirstInvalidEvent(t *testing.T) {
 		msg        string
 	}{
 		{"invalid event before a mistyped one", deliveryHead + minimalEvent(0) + `,{"uuid":"b"},{"uuid":7}]}}`, ErrWrongShape, "data.events[1]: published missing"},
-		{"mistyped event before an invalid one", deliveryHead + minimalEvent(0) + `,{"uuid":7},{"uuid":"b"}]}}`, ErrWrongShape, "data.events[1]: json: cannot unmarshal number"},
+		{"mistyped event before an invalid one", deliveryHead + minimalEvent(0) + `,{"uuid":7},{"uuid":"b"}]}}`, ErrWrongShape, "data.events[1].uuid: cannot unmarshal number into string"},
 		{"invalid event before more events than the cap", string(emptyEventsBody(64 << 10)), ErrWrongShape, "data.events[0]: uuid missing"},
 		{"syntax error after an invalid event", deliveryHead + `{},{"uuid":]}}`, ErrMalformed, "invalid character ']'"},
 		{"wrong envelope eventType before invalid events", `{"eventType":"x","data":{"events":[{}]}}`, ErrWrongShape, `eventType "x"`},
-		{"data not an object", `{"eventType":"com.okta.event_hook","data":"x"}`, ErrWrongShape, "cannot unmarshal string"},
-		{"events a number", `{"eventType":"com.okta.event_hook","data":{"events":1}}`, ErrWrongShape, "data.events: json: cannot unmarshal number"},
-		{"events true", `{"eventType":"com.okta.event_hook","data":{"events":true}}`, ErrWrongShape, "data.events: json: cannot unmarshal bool"},
+		{"data not an object", `{"eventType":"com.okta.event_hook","data":"x"}`, ErrWrongShape, "wrong shape: data: cannot unmarshal string into object"},
+		{"events a number", `{"eventType":"com.okta.event_hook","data":{"events":1}}`, ErrWrongShape, "data.events: cannot unmarshal number into array"},
+		{"events true", `{"eventType":"com.okta.event_hook","data":{"events":true}}`, ErrWrongShape, "data.events: cannot unmarshal bool into array"},
 		{"duplicate events key: the last counts", `{"eventType":"com.okta.event_hook","data":{"events":[` + minimalEvent(0) + `],"events":null}}`, ErrWrongShape, "data.events missing"},
 	}
 	for _, tt := range tests {
