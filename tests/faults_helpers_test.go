@@ -166,8 +166,8 @@ func (w *faultWorld) setFault(f scimtest.FaultFunc) {
 	w.fault = f
 }
 
-// addUnselected seeds a SCIM group outside the selection with members; checkFaultWire asserts it
-// was never written and kept its members.
+// addUnselected seeds a SCIM group outside the selection with members: checkFaultWire asserts it
+// was never written, expect (with the group in want) that it kept its members.
 func (w *faultWorld) addUnselected(name string, logins ...string) {
 	w.t.Helper()
 	gid := w.scim.AddGroup(name, "")
