@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,7 +36,14 @@ import (
 )
 
 // Group is an Okta group.
-type Group struct{ ID, Name string }
+type Group struct {
+	ID, Name string
+	// UsersCount is Okta's member count of the group (`_embedded.stats.usersCount` of a listing
+	// with expand=stats), taken when the group was listed. HasCount says whether Okta sent it; a
+	// caller compares it with a member listing to notice a listing that came back short.
+	UsersCount int
+	HasCount   bool
+}
 
 // User is a member of an Okta group. Status is Okta's (ACTIVE, STAGED, DEPROVISIONED, …): group
 // listings include members in every state, and deciding what a status means is the caller's job.
@@ -188,6 +196,7 @@ func (r *Reader) Requests() int64 { return r.transport.requests.Load() }
 // Groups lists the groups whose name starts with prefix (Okta's `search=profile.name sw "<prefix>"`,
 // paged; `q=` would stop at 300 results) and keeps those match accepts. Okta's search ignores case
 // and is eventually consistent, so match decides; nil match means strings.HasPrefix(name, prefix).
+// Each group carries its member count (expand=stats) when Okta sends one.
 //
 // With an empty prefix every group is listed (no search parameter, so APP_GROUPs imported from a
 // directory and the BUILT_IN Everyone group are included) and match alone selects. Callers with a
@@ -197,7 +206,9 @@ func (r *Reader) Groups(ctx context.Context, prefix string, match func(name stri
 	if match == nil {
 		match = func(name string) bool { return strings.HasPrefix(name, prefix) }
 	}
-	qp := query.NewQueryParams(query.WithLimit(r.pageSize))
+	// A member page that comes back short without a next link looks like the end of the list;
+	// the count is the only independent figure to check a member listing against.
+	qp := query.NewQueryParams(query.WithLimit(r.pageSize), query.WithExpand("stats"))
 	if prefix != "" {
 		qp.Search = `profile.name sw "` + searchEscape(prefix) + `"`
 	}
@@ -216,14 +227,17 @@ func (r *Reader) Groups(ctx context.Context, prefix string, match func(name stri
 		seen[g.Id] = true
 		name := groupName(g)
 		if match(name) {
-			out = append(out, Group{ID: g.Id, Name: name})
+			n, ok := usersCount(g)
+			out = append(out, Group{ID: g.Id, Name: name, UsersCount: n, HasCount: ok})
 		}
 	}
 	return out, nil
 }
 
 // GroupMembers lists every member of a group, paged. An empty result is what Okta answered; the
-// caller decides whether zero members is believable.
+// caller decides whether zero members is believable. A page that comes back short (even empty)
+// without a next link cannot be told from the last page here: a caller that acts on absences
+// compares the result with the group's UsersCount from Groups.
 func (r *Reader) GroupMembers(ctx context.Context, groupID string) ([]User, error) {
 	const op = "list group members"
 	if groupID == "" {
@@ -280,6 +294,19 @@ func groupName(g *oktasdk.Group) string {
 		return ""
 	}
 	return g.Profile.Name
+}
+
+// usersCount reads `_embedded.stats.usersCount`, which Okta adds with expand=stats. The SDK keeps
+// _embedded as decoded JSON (map[string]any, numbers as float64). A missing or malformed count is
+// reported as absent, never as zero: zero would make every listing look complete.
+func usersCount(g *oktasdk.Group) (int, bool) {
+	emb, _ := g.Embedded.(map[string]any)
+	stats, _ := emb["stats"].(map[string]any)
+	f, ok := stats["usersCount"].(float64)
+	if !ok || f < 0 || f != math.Trunc(f) || f > math.MaxInt32 {
+		return 0, false
+	}
+	return int(f), true
 }
 
 // searchEscape quotes a value for Okta's search expression language (backslash escapes).

@@ -164,7 +164,7 @@ func TestGroupsMatchFunc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(groups) != fmt.Sprint([]okta.Group{{ID: dev, Name: "team-dev-aws"}, {ID: ops, Name: "team-ops-aws"}}) {
+	if fmt.Sprint(groups) != fmt.Sprint([]okta.Group{{ID: dev, Name: "team-dev-aws", HasCount: true}, {ID: ops, Name: "team-ops-aws", HasCount: true}}) {
 		t.Fatalf("groups %+v", groups)
 	}
 	log := s.RequestLog()
@@ -594,5 +594,77 @@ func TestConcurrentReads(t *testing.T) {
 	}
 	if got := r.Requests(); got != want {
 		t.Fatalf("Requests() = %d, want %d", got, want)
+	}
+}
+
+func TestGroupsCarryMemberCount(t *testing.T) {
+	s, base := newFake(t)
+	big, _ := seedGroup(t, s, "AWS_Big", 450)
+	small, _ := seedGroup(t, s, "AWS_Small", 2)
+	empty := s.AddGroup("AWS_Empty")
+	r := newReader(t, base)
+
+	groups, err := r.Groups(ctx(t), "AWS_", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{big: 450, small: 2, empty: 0}
+	if len(groups) != len(want) {
+		t.Fatalf("groups %+v", groups)
+	}
+	for _, g := range groups {
+		if !g.HasCount || g.UsersCount != want[g.ID] {
+			t.Errorf("group %s: UsersCount %d HasCount %v, want %d true", g.Name, g.UsersCount, g.HasCount, want[g.ID])
+		}
+	}
+	for _, req := range s.RequestLog() {
+		if q, _ := url.ParseQuery(req.RawQuery); q.Get("expand") != "stats" {
+			t.Errorf("request %q does not ask for expand=stats", req.RawQuery)
+		}
+	}
+
+	// A truncated member listing (page 2 of 3 empty, no next link) is returned as Okta answered
+	// it; the count from the listing is what tells it apart from a group of 200.
+	s.Inject(oktatest.Fault{Route: oktatest.RouteGroupUsers, GroupID: big, Empty: true, Skip: 1, Times: 1})
+	users, err := r.GroupMembers(ctx(t), big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 200 {
+		t.Fatalf("truncated listing: %d members, want the 200 of page one", len(users))
+	}
+}
+
+// A server that sends no stats (an older API, a proxy dropping _embedded) or a malformed count
+// must leave HasCount false, never claim a count of zero.
+func TestGroupsWithoutOrMalformedCount(t *testing.T) {
+	body := `[
+	 {"id":"00g1","type":"OKTA_GROUP","profile":{"name":"AWS_NoStats"}},
+	 {"id":"00g2","type":"OKTA_GROUP","profile":{"name":"AWS_String"},"_embedded":{"stats":{"usersCount":"12"}}},
+	 {"id":"00g3","type":"OKTA_GROUP","profile":{"name":"AWS_Negative"},"_embedded":{"stats":{"usersCount":-1}}},
+	 {"id":"00g4","type":"OKTA_GROUP","profile":{"name":"AWS_NoCount"},"_embedded":{"stats":{}}},
+	 {"id":"00g5","type":"OKTA_GROUP","profile":{"name":"AWS_Zero"},"_embedded":{"stats":{"usersCount":0}}},
+	 {"id":"00g6","type":"OKTA_GROUP","profile":{"name":"AWS_Twelve"},"_embedded":{"stats":{"usersCount":12,"appsCount":1}}}
+	]`
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(ts.Close)
+	r := newReader(t, ts.URL)
+	groups, err := r.Groups(ctx(t), "AWS_", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, g := range groups {
+		got[g.Name] = fmt.Sprintf("%d/%v", g.UsersCount, g.HasCount)
+	}
+	want := map[string]string{
+		"AWS_NoStats": "0/false", "AWS_String": "0/false", "AWS_Negative": "0/false",
+		"AWS_NoCount": "0/false", "AWS_Zero": "0/true", "AWS_Twelve": "12/true",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("counts %v, want %v", got, want)
 	}
 }

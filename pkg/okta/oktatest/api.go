@@ -70,9 +70,10 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request, _ time.Time)
 		page, next = paginate(ids, q.Get("after"), limit)
 	}
 	base := baseURL(r)
+	stats := expandsStats(q)
 	body := make([]groupJSON, 0, len(page))
 	for _, id := range page {
-		body = append(body, s.groupJSON(base, s.groups[id]))
+		body = append(body, s.groupJSON(base, s.groups[id], stats))
 	}
 	s.stats.ListGroups++
 	s.mu.Unlock()
@@ -88,7 +89,7 @@ func (s *Server) getGroup(w http.ResponseWriter, r *http.Request, _ time.Time) i
 	g, ok := s.groups[id]
 	var body groupJSON
 	if ok {
-		body = s.groupJSON(baseURL(r), g)
+		body = s.groupJSON(baseURL(r), g, expandsStats(r.URL.Query()))
 		s.stats.GetGroup++
 	}
 	s.mu.Unlock()
@@ -222,10 +223,39 @@ type groupJSON struct {
 		Name        string  `json:"name"`
 		Description *string `json:"description"`
 	} `json:"profile"`
-	Links map[string]any `json:"_links"`
+	Embedded *groupEmbedded `json:"_embedded,omitempty"`
+	Links    map[string]any `json:"_links"`
 }
 
-func (s *Server) groupJSON(base string, g *group) groupJSON {
+// groupEmbedded is what expand=stats adds to a group.
+type groupEmbedded struct {
+	Stats groupStats `json:"stats"`
+}
+
+type groupStats struct {
+	UsersCount             int  `json:"usersCount"`
+	AppsCount              int  `json:"appsCount"`
+	GroupPushMappingsCount int  `json:"groupPushMappingsCount"`
+	HasAdminPrivilege      bool `json:"hasAdminPrivilege"`
+}
+
+// expandsStats reports whether the request asks for `expand=stats` (Okta takes a comma-separated
+// list, e.g. `expand=stats,app`; other values are ignored here).
+func expandsStats(q url.Values) bool {
+	for _, v := range q["expand"] {
+		for _, e := range strings.Split(v, ",") {
+			if strings.TrimSpace(e) == "stats" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// groupJSON renders a group. With stats, usersCount is the group's real member count at this
+// moment, so an injected empty or truncated member page disagrees with it as it would in Okta.
+// Caller holds mu.
+func (s *Server) groupJSON(base string, g *group, stats bool) groupJSON {
 	j := groupJSON{
 		ID:                    g.id,
 		Created:               g.created.Format(oktaTime),
@@ -249,6 +279,9 @@ func (s *Server) groupJSON(base string, g *group) groupJSON {
 		},
 		"users": link{Href: base + "/api/v1/groups/" + g.id + "/users"},
 		"apps":  link{Href: base + "/api/v1/groups/" + g.id + "/apps"},
+	}
+	if stats {
+		j.Embedded = &groupEmbedded{Stats: groupStats{UsersCount: len(s.memberIDs(g))}}
 	}
 	return j
 }

@@ -13,6 +13,9 @@
 //     prefix match on the name that Okta documents as unpageable: it returns at most `limit`
 //     (default 300) results and never a next link, so a reader relying on `q` silently misses groups.
 //   - GET /api/v1/groups/{id} and GET /api/v1/groups/{id}/users (paged; default limit 1000).
+//   - `expand=stats` on the group list and on a group adds `_embedded.stats.usersCount` (the
+//     group's real member count, whatever faults the member pages get), so a reader can notice a
+//     truncated member listing the way it can against Okta.
 //   - Results are ordered by id; the `after` cursor is the last id of the previous page, so paging
 //     stays consistent while a test mutates the data. A next link is sent only when more results
 //     exist. `limit` is capped at 10000.

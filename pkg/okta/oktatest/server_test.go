@@ -456,3 +456,65 @@ func TestLatencyAndStart(t *testing.T) {
 		t.Fatalf("log %+v", log)
 	}
 }
+
+func TestExpandStats(t *testing.T) {
+	s := oktatest.New(oktatest.Options{Everyone: true})
+	gid := s.AddGroup("AWS_Team")
+	for i := range 3 {
+		if err := s.AddMember(gid, s.AddUser(fmt.Sprintf("u%d@example.com", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.AddUser("outsider@example.com")
+	c := start(t, s)
+
+	type stats struct {
+		UsersCount *int `json:"usersCount"`
+	}
+	type group struct {
+		ID       string
+		Embedded *struct{ Stats stats } `json:"_embedded"`
+	}
+	count := func(g group) int {
+		t.Helper()
+		if g.Embedded == nil || g.Embedded.Stats.UsersCount == nil {
+			t.Fatalf("group %s has no _embedded.stats.usersCount", g.ID)
+		}
+		return *g.Embedded.Stats.UsersCount
+	}
+
+	var plain []group
+	c.get("/api/v1/groups", &plain)
+	for _, g := range plain {
+		if g.Embedded != nil {
+			t.Fatalf("no expand, but group %s has _embedded", g.ID)
+		}
+	}
+	var listed []group
+	c.get("/api/v1/groups?search="+url.QueryEscape(`profile.name sw "AWS_"`)+"&expand=stats", &listed)
+	if len(listed) != 1 || count(listed[0]) != 3 {
+		t.Fatalf("listed %+v, want AWS_Team with usersCount 3", listed)
+	}
+	var everyone []group
+	c.get("/api/v1/groups?expand=app,stats", &everyone)
+	for _, g := range everyone {
+		if g.ID != gid && count(g) != 4 {
+			t.Fatalf("Everyone: usersCount %d, want every user (4)", count(g))
+		}
+	}
+	var one group
+	c.get("/api/v1/groups/"+gid+"?expand=stats", &one)
+	if count(one) != 3 {
+		t.Fatalf("get group: usersCount %d, want 3", count(one))
+	}
+
+	// The count is the real membership: a fault on the member pages does not change it, so a
+	// truncated listing disagrees with it.
+	s.EmptyGroupMembers(gid, -1)
+	var members []struct{ ID string }
+	c.get("/api/v1/groups/"+gid+"/users", &members)
+	c.get("/api/v1/groups/"+gid+"?expand=stats", &one)
+	if len(members) != 0 || count(one) != 3 {
+		t.Fatalf("with an empty member page: %d members listed, usersCount %d; want 0 and 3", len(members), count(one))
+	}
+}
