@@ -56,7 +56,8 @@ func (r *run) deferToEvents(ctx, work context.Context) {
 
 // safety applies the removal rules to the whole run (membership.CheckRun): a group whose Okta
 // answer was empty while SCIM has members removes nobody, and a run planning more removals than
-// MAX_REMOVALS removes nobody at all. Adds are never blocked.
+// MAX_REMOVALS removes nobody at all. On top of those, a group whose Okta member listing is
+// shorter than Okta's own count of it removes nobody (partialReason). Adds are never blocked.
 func (r *run) safety(ctx context.Context) {
 	read := r.groupsIn(stateRead)
 	plans := make(map[string]membership.GroupPlan, len(read))
@@ -69,17 +70,44 @@ func (r *run) safety(ctx context.Context) {
 	r.capExceeded = lim.MaxRemovals >= 0 && rv.Removals > lim.MaxRemovals
 	for _, g := range read {
 		v := rv.Groups[g.okta.ID]
-		if v.AllowRemovals || len(g.removes) == 0 {
+		reason := v.Reason
+		if pr := partialReason(g); pr != "" {
+			g.partial = true
+			r.log.WarnContext(ctx, "Okta member listing may be partial: this group's removals are withheld", "group", g.okta.Name,
+				"group_id", g.okta.ID, "okta_listed", g.listed, "okta_count", g.okta.UsersCount, "removals_withheld", len(g.removes))
+			if v.AllowRemovals {
+				reason = pr
+			} else {
+				reason = pr + "; " + v.Reason
+			}
+		} else if v.AllowRemovals {
+			continue
+		}
+		if len(g.removes) == 0 {
 			continue
 		}
 		g.suspicious = g.desired == 0 && g.actual > 0 && !r.cfg.AllowEmptyGroups
-		g.blocked, g.blockReason = len(g.removes), v.Reason
+		g.blocked, g.blockReason = len(g.removes), reason
 		// The plan that was not carried out, for the operator deciding what went wrong.
-		r.log.WarnContext(ctx, "removals blocked", "group", g.okta.Name, "group_id", g.okta.ID, "reason", v.Reason,
+		r.log.WarnContext(ctx, "removals blocked", "group", g.okta.Name, "group_id", g.okta.ID, "reason", reason,
 			"removals", len(g.removes), "okta_members", len(g.members), "scim_members", g.actual,
 			"users", logins(g.removes, maxListedInLog))
 		g.removes = nil
 	}
+}
+
+// partialReason says why a group's Okta member listing may be incomplete, "" when nothing says
+// so. Okta can answer a member page short or empty without a next link, which looks exactly like
+// the end of the list; the group's usersCount from this run's group listing is the independent
+// figure that shows it (an incident removed 788 of 1,200 members that way). A member removed in
+// Okta between the two reads also makes the listing shorter: its removal then waits one run,
+// which is harmless. More members than counted (added meanwhile) is fine, and without a count
+// (HasCount false) the listing is taken as it is.
+func partialReason(g *groupRun) string {
+	if !g.okta.HasCount || g.listed >= g.okta.UsersCount {
+		return ""
+	}
+	return fmt.Sprintf("Okta listed %d members of %d: the member listing may be partial, removing none from this group", g.listed, g.okta.UsersCount)
 }
 
 func scimIDs(ms []provision.Member) []string {
@@ -255,6 +283,10 @@ func (r *run) summary() Summary {
 		s.RemovalsBlocked += g.blocked
 		if g.suspicious {
 			s.SuspiciousGroups = append(s.SuspiciousGroups, g.okta.Name)
+		}
+		if g.partial {
+			s.PartialGroups = append(s.PartialGroups, PartialGroup{Group: g.okta.Name, GroupID: g.okta.ID,
+				Listed: g.listed, Counted: g.okta.UsersCount, RemovalsWithheld: g.blocked})
 		}
 		if g.blockReason != "" && !slices.Contains(reasons, g.blockReason) {
 			reasons = append(reasons, g.blockReason)

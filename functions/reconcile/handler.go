@@ -144,6 +144,16 @@ type SkippedGroup struct {
 	Reason  string `json:"reason"`
 }
 
+// PartialGroup is a group whose Okta member listing had fewer members than Okta counts in it
+// (usersCount): the listing may be truncated, so none of the group's removals were made this run.
+type PartialGroup struct {
+	Group            string `json:"group"`
+	GroupID          string `json:"groupId"`
+	Listed           int    `json:"listed"`
+	Counted          int    `json:"counted"`
+	RemovalsWithheld int    `json:"removalsWithheld"`
+}
+
 // Summary is the run's result: returned to the invoker and logged as "reconcile summary".
 type Summary struct {
 	RunID   string `json:"runId"`
@@ -166,12 +176,14 @@ type Summary struct {
 	// this run's read of the group (STATE_TABLE only).
 	Deferred int `json:"deferred,omitempty"`
 
-	// Blocked is true when removals were withheld: the run's removals exceeded MAX_REMOVALS, or a
-	// group's Okta answer was empty while SCIM had members (see SuspiciousGroups).
-	Blocked          bool     `json:"blocked"`
-	RemovalsBlocked  int      `json:"removalsBlocked"`
-	BlockedReason    string   `json:"blockedReason,omitempty"`
-	SuspiciousGroups []string `json:"suspiciousGroups,omitempty"`
+	// Blocked is true when removals were withheld: the run's removals exceeded MAX_REMOVALS, a
+	// group's Okta answer was empty while SCIM had members (see SuspiciousGroups), or a group's
+	// Okta member listing was shorter than Okta's count of it (see PartialGroups).
+	Blocked          bool           `json:"blocked"`
+	RemovalsBlocked  int            `json:"removalsBlocked"`
+	BlockedReason    string         `json:"blockedReason,omitempty"`
+	SuspiciousGroups []string       `json:"suspiciousGroups,omitempty"`
+	PartialGroups    []PartialGroup `json:"partialGroups,omitempty"`
 
 	Skipped    []SkippedGroup `json:"skipped,omitempty"`
 	NotReached []string       `json:"notReached,omitempty"` // left for the next run (deadline)

@@ -14,6 +14,7 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta/oktatest"
 )
 
@@ -218,8 +219,27 @@ func TestEmptyOktaAnswerRemovesNothing(t *testing.T) {
 	}
 	f.wantMetric("ReconcileRemovalsBlocked", 30)
 
-	// ALLOW_EMPTY_GROUPS=true believes the answer.
+	// ALLOW_EMPTY_GROUPS=true believes an empty group, not an empty answer: Okta still counts 30
+	// members in AWS_Dev, so the listing is partial and nobody is removed.
 	f.cfg.AllowEmptyGroups = true
+	s, err = f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.scim.Snapshot()["AWS_Dev"]; !slices.Equal(before["AWS_Dev"], got) {
+		t.Errorf("AWS_Dev changed on an empty answer for a group Okta counts 30 members in: %d → %d", len(before["AWS_Dev"]), len(got))
+	}
+	if len(s.PartialGroups) != 1 || s.PartialGroups[0].Listed != 0 || s.PartialGroups[0].Counted != 30 {
+		t.Errorf("partial groups %+v, want AWS_Dev listed 0 of 30", s.PartialGroups)
+	}
+
+	// A group really emptied in Okta (count 0) is believed with ALLOW_EMPTY_GROUPS.
+	f.okta.ClearFaults()
+	for _, l := range f.oktaMembers("AWS_Dev") {
+		if err := f.okta.RemoveMember(f.oktaGroup["AWS_Dev"], f.oktaUser[l]); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := f.invoke(testCtx(t), "{}"); err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +247,80 @@ func TestEmptyOktaAnswerRemovesNothing(t *testing.T) {
 		t.Errorf("AWS_Dev kept %d members with ALLOW_EMPTY_GROUPS", len(got))
 	}
 	f.safeWire()
+}
+
+// An Okta member page that comes back empty without a next link truncates the listing so that it
+// looks complete. Okta's count of the group (expand=stats) gives it away: whatever MAX_REMOVALS
+// says, nobody is removed from that group, its adds still run, the other groups are repaired, and
+// the next run with a whole answer repairs it too.
+func TestTruncatedOktaListingRemovesNothing(t *testing.T) {
+	f := newFixture(t)
+	drift(f)
+	f.cfg.MaxRemovals = 100000
+	big := f.users("big", 450)
+	f.user("extra@example.com", true)
+	gid := f.oktaGroupOf("AWS_Big", big...)
+	// SCIM misses big0000 (on Okta's first page) and has one member Okta does not.
+	f.scimGroupOf("AWS_Big", gid, append(slices.Clone(big[1:]), "extra@example.com")...)
+	// 200 members per page: page 2 answers [] without a next link, so Okta lists 200 of 450.
+	f.okta.Inject(oktatest.Fault{Route: oktatest.RouteGroupUsers, GroupID: gid, Empty: true, Skip: 1, Times: -1})
+	before := f.scim.Snapshot()
+
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatalf("a partial listing must not fail the run: %v", err)
+	}
+	after := f.scim.Snapshot()
+	for _, m := range before["AWS_Big"] {
+		if !slices.Contains(after["AWS_Big"], m) {
+			t.Errorf("AWS_Big lost %s on a truncated Okta listing", m)
+		}
+	}
+	if !slices.Contains(after["AWS_Big"], big[0]) {
+		t.Errorf("AWS_Big misses %s: adds of a partial group still run", big[0])
+	}
+	f.wantInSync("AWS_Admins", "AWS_Dev", "AWS_Ops")
+	want := []PartialGroup{{Group: "AWS_Big", GroupID: gid, Listed: 200, Counted: 450, RemovalsWithheld: 251}}
+	if !slices.Equal(s.PartialGroups, want) || s.Removed != 3 || s.RemovalsBlocked != 251 || !s.Blocked ||
+		!strings.Contains(s.BlockedReason, "Okta listed 200 members of 450") || len(s.SuspiciousGroups) != 0 {
+		t.Errorf("summary %+v", s)
+	}
+	f.wantMetric("ReconcileRemovalsBlocked", 251)
+	var warned bool
+	for _, l := range f.logLines() {
+		if l["level"] == "WARN" && strings.Contains(fmt.Sprint(l["msg"]), "may be partial") {
+			warned = l["group"] == "AWS_Big" && l["okta_listed"] == 200.0 && l["okta_count"] == 450.0
+		}
+	}
+	if !warned {
+		t.Error("no WARN naming AWS_Big with okta_listed 200 and okta_count 450")
+	}
+	f.safeWire()
+
+	// Okta answers in full again: the next run removes what Okta no longer has.
+	f.okta.ClearFaults()
+	f.metrics.Reset()
+	s, err = f.invoke(testCtx(t), "{}")
+	if err != nil || s.Removed != 1 || len(s.PartialGroups) != 0 || s.Blocked {
+		t.Fatalf("second run: %+v, %v", s, err)
+	}
+	f.wantInSync("AWS_Admins", "AWS_Dev", "AWS_Ops", "AWS_Big")
+}
+
+// A listing longer than the count (a member added between the two reads) is complete enough, and
+// a member removed in Okta between them only delays that group's removals by one run.
+func TestMemberCountMismatchDirections(t *testing.T) {
+	g := &groupRun{okta: okta.Group{Name: "AWS_X"}}
+	for _, c := range []struct {
+		listed, count int
+		has           bool
+		partial       bool
+	}{{10, 10, true, false}, {11, 10, true, false}, {9, 10, true, true}, {0, 10, true, true}, {0, 10, false, false}, {0, 0, true, false}} {
+		g.listed, g.okta.UsersCount, g.okta.HasCount = c.listed, c.count, c.has
+		if got := partialReason(g) != ""; got != c.partial {
+			t.Errorf("listed %d count %d has %v: partial %v, want %v", c.listed, c.count, c.has, got, c.partial)
+		}
+	}
 }
 
 func TestOktaErrorSkipsGroup(t *testing.T) {

@@ -44,6 +44,7 @@ type groupRun struct {
 	resolved bool // inSCIM is known
 
 	readAt        time.Time
+	listed        int         // members Okta listed, every status (compared with okta.UsersCount)
 	members       []okta.User // Okta members that should be in SCIM
 	deprovisioned int
 	scimMembers   []scim.User
@@ -57,6 +58,7 @@ type groupRun struct {
 	blocked             int
 	blockReason         string
 	suspicious          bool
+	partial             bool // Okta listed fewer members than it counts: removals withheld
 
 	created                bool
 	added, removed, failed int
@@ -361,6 +363,7 @@ func (r *run) read(ctx, work context.Context, g *groupRun) {
 		r.skip(ctx, g, "Okta read failed: "+err.Error())
 		return
 	}
+	g.listed = len(users)
 	for _, u := range users {
 		// Okta removes a deactivated user's memberships itself (and the sync worker acts on those
 		// removals); a DEPROVISIONED member still listed must not be granted access in AWS.
