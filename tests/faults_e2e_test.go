@@ -591,8 +591,9 @@ func TestFaultsReconcile(t *testing.T) {
 
 	t.Run("Okta answers an empty page in the middle of the large group", func(t *testing.T) {
 		// Page 3 comes back empty without a next link: a truncated answer that looks complete,
-		// 400 members instead of 1,200. Nothing in the answer tells it apart from a real group of
-		// 400; what protects the group is the removal cap (default 100), so this case runs with it.
+		// 400 members instead of 1,200. The member listing alone cannot tell it apart from a real
+		// group of 400; Okta's usersCount of the group (1,200) does. With the default removal cap
+		// (100) the withheld removals still count, so the run is also blocked by the cap and fails.
 		w, before, s, err := run(t, "okta-empty-page", func(w *recWorld) {
 			w.okta.Inject(oktaEmptyPage(w.groups["AWS_Engineering"], 2))
 		}, nil)
@@ -608,6 +609,33 @@ func TestFaultsReconcile(t *testing.T) {
 		if s.Removed != 0 || !s.Blocked {
 			t.Errorf("summary %+v", s)
 		}
+		wantPartialEngineering(t, s)
+	})
+
+	t.Run("Okta answers an empty page in the middle of the large group, no removal cap", func(t *testing.T) {
+		// The incident: with MAX_REMOVALS far above the drift, a reader that believed the
+		// truncated listing removed 788 of 1,200 members. Okta's count (1,200 members, 400
+		// listed) withholds that group's removals; its adds and the other groups are repaired,
+		// and the run does not fail for it.
+		w, before, s, err := run(t, "okta-empty-page-nocap", func(w *recWorld) {
+			w.okta.Inject(oktaEmptyPage(w.groups["AWS_Engineering"], 2))
+		}, map[string]string{"MAX_REMOVALS": noCap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := w.scim.Snapshot()
+		if lost := lostMembers(before["AWS_Engineering"], after["AWS_Engineering"]); len(lost) > 0 {
+			t.Errorf("AWS_Engineering lost %d members on a truncated Okta listing", len(lost))
+		}
+		if len(after["AWS_Engineering"]) <= len(before["AWS_Engineering"]) {
+			t.Errorf("AWS_Engineering: %d → %d members: the adds from the listed pages should run",
+				len(before["AWS_Engineering"]), len(after["AWS_Engineering"]))
+		}
+		w.wantInSync("AWS_Admins", "AWS_ReadOnly")
+		if s.Removed != 10 || !s.Blocked || len(s.SuspiciousGroups) != 0 {
+			t.Errorf("summary %+v: want AWS_Admins' 10 removals made, AWS_Engineering's withheld", s)
+		}
+		wantPartialEngineering(t, s)
 	})
 
 	t.Run("Okta 500 on the group listing", func(t *testing.T) {
@@ -624,6 +652,17 @@ func TestFaultsReconcile(t *testing.T) {
 			t.Errorf("summary %+v", s)
 		}
 	})
+}
+
+// wantPartialEngineering checks that the summary names AWS_Engineering as listed partially (400 of
+// 1,200 members: pages 1 and 2 of 200) with its 788 removals (the incident's) withheld.
+func wantPartialEngineering(t *testing.T, s recSummary) {
+	t.Helper()
+	p := s.PartialGroups
+	if len(p) != 1 || p[0].Group != "AWS_Engineering" || p[0].Listed != 400 || p[0].Counted != 1200 || p[0].RemovalsWithheld != 788 ||
+		s.RemovalsBlocked < p[0].RemovalsWithheld {
+		t.Errorf("partial groups %+v (removals blocked %d), want AWS_Engineering listed 400 of 1200 with its removals withheld", p, s.RemovalsBlocked)
+	}
 }
 
 // lostMembers is who is in before but not in after.

@@ -184,7 +184,11 @@ type recSummary struct {
 	Blocked          bool     `json:"blocked"`
 	RemovalsBlocked  int      `json:"removalsBlocked"`
 	SuspiciousGroups []string `json:"suspiciousGroups"`
-	Skipped          []struct {
+	PartialGroups    []struct {
+		Group                             string
+		Listed, Counted, RemovalsWithheld int
+	} `json:"partialGroups"`
+	Skipped []struct {
 		Group, Reason string
 	} `json:"skipped"`
 	NotReached   []string `json:"notReached"`
