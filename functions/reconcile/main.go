@@ -15,6 +15,7 @@ import (
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
@@ -42,21 +43,7 @@ func build(ctx context.Context) (*Handler, error) {
 		return nil, err
 	}
 	secrets := config.NewSecretStore(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID, cfg.SecretTTL)
-	token := func(ctx context.Context, refresh bool) (string, error) {
-		get := secrets.Get
-		if refresh {
-			get = secrets.Refresh
-		}
-		s, err := get(ctx)
-		if err != nil {
-			return "", err
-		}
-		if err := s.Require(config.KeyAWSSSOSCIMKey); err != nil {
-			return "", err
-		}
-		return s.AWSSSOSCIMKey, nil
-	}
-	client, err := scim.New(cfg.ScimURL, token, scim.WithLogger(log))
+	client, err := scim.New(cfg.ScimURL, config.Token(secrets, config.KeyAWSSSOSCIMKey), scim.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("scim client: %w", err)
 	}
@@ -64,11 +51,11 @@ func build(ctx context.Context) (*Handler, error) {
 	if cfg.StateTable != "" {
 		led = ledger.New(dynamodb.NewFromConfig(awsCfg), cfg.StateTable)
 	}
-	oktaSrc := &oktaReaders{orgURL: cfg.OktaOrgURL, secrets: secrets}
+	oktaSrc := okta.NewSource(cfg.OktaOrgURL, config.Token(secrets, config.KeyOktaAPIToken))
 
 	return NewHandler(Config{
 		SCIM:   client,
-		Okta:   oktaSrc.source,
+		Okta:   oktaSource(oktaSrc),
 		Ledger: led,
 
 		Selection:        cfg.Selection,

@@ -150,6 +150,28 @@ func TestSCIMMemberListingFailureSkipsGroup(t *testing.T) {
 	}
 }
 
+func TestOktaSourceFollowsTheSecret(t *testing.T) {
+	sec := &fakeSecrets{}
+	src := oktaSource(okta.NewSource("https://example.okta.com", config.Token(sec, config.KeyOktaAPIToken)))
+	ctx := context.Background()
+	if o, err := src(ctx, false); !errors.Is(err, config.ErrMissingSecretKey) || o != nil {
+		t.Fatalf("no token: %v, %v", o, err)
+	}
+	sec.s.OktaAPIToken = "00first"
+	a, err := src(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := src(ctx, false); b != a {
+		t.Error("same token, new reader")
+	}
+	sec.s.OktaAPIToken = "00rotated"
+	c, err := src(ctx, true)
+	if err != nil || c == a || sec.refreshes != 1 {
+		t.Errorf("rotated token: same reader %v, refreshes %d, err %v", c == a, sec.refreshes, err)
+	}
+}
+
 // fakeSecrets serves a settable secret and counts refreshes.
 type fakeSecrets struct {
 	s         config.Secrets
@@ -160,28 +182,6 @@ func (f *fakeSecrets) Get(context.Context) (config.Secrets, error) { return f.s,
 func (f *fakeSecrets) Refresh(context.Context) (config.Secrets, error) {
 	f.refreshes++
 	return f.s, nil
-}
-
-func TestOktaReadersFollowTheSecret(t *testing.T) {
-	sec := &fakeSecrets{}
-	src := &oktaReaders{orgURL: "https://example.okta.com", secrets: sec}
-	ctx := context.Background()
-	if _, err := src.source(ctx, false); !errors.Is(err, config.ErrMissingSecretKey) {
-		t.Fatalf("no token: %v", err)
-	}
-	sec.s.OktaAPIToken = "00first"
-	a, err := src.source(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := src.source(ctx, false); b != a {
-		t.Error("same token, new reader")
-	}
-	sec.s.OktaAPIToken = "00rotated"
-	c, err := src.source(ctx, true)
-	if err != nil || c == a || sec.refreshes != 1 {
-		t.Errorf("rotated token: same reader %v, refreshes %d, err %v", c == a, sec.refreshes, err)
-	}
 }
 
 // A rotated Okta token: the first listing gets 401, the run re-reads the secret once and goes on.

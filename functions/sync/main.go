@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -47,21 +46,7 @@ func build(ctx context.Context) (*Handler, error) {
 		return nil, err
 	}
 	secrets := config.NewSecretStore(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID, cfg.SecretTTL)
-	token := func(ctx context.Context, refresh bool) (string, error) {
-		get := secrets.Get
-		if refresh {
-			get = secrets.Refresh
-		}
-		s, err := get(ctx)
-		if err != nil {
-			return "", err
-		}
-		if err := s.Require(config.KeyAWSSSOSCIMKey); err != nil {
-			return "", err
-		}
-		return s.AWSSSOSCIMKey, nil
-	}
-	client, err := scim.New(cfg.ScimURL, token, scim.WithLogger(log))
+	client, err := scim.New(cfg.ScimURL, config.Token(secrets, config.KeyAWSSSOSCIMKey), scim.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("scim client: %w", err)
 	}
@@ -76,7 +61,7 @@ func build(ctx context.Context) (*Handler, error) {
 
 	var groups OktaGroups
 	if cfg.OktaOrgURL != "" {
-		groups = &oktaGroups{orgURL: cfg.OktaOrgURL, secrets: secrets}
+		groups = oktaGroups{okta.NewSource(cfg.OktaOrgURL, config.Token(secrets, config.KeyOktaAPIToken))}
 	}
 
 	return NewHandler(Config{
@@ -101,35 +86,17 @@ func build(ctx context.Context) (*Handler, error) {
 // errOktaUnconfigured: OKTA_ORG_URL is set but the secret has no okta_api_token.
 var errOktaUnconfigured = errors.New("okta_api_token missing from the secret")
 
-// oktaGroups builds the Okta reader from the secret on first use and again when the token was
-// rotated, so a rotation needs no redeploy.
-type oktaGroups struct {
-	orgURL  string
-	secrets *config.SecretStore
+// oktaGroups reads groups with the Okta API token of the secret (a rotated token needs no
+// redeploy); without the token, renames cannot be followed.
+type oktaGroups struct{ src *okta.Source }
 
-	mu     sync.Mutex
-	token  string
-	reader *okta.Reader
-}
-
-func (o *oktaGroups) Group(ctx context.Context, id string) (okta.Group, error) {
-	s, err := o.secrets.Get(ctx)
-	if err != nil {
-		return okta.Group{}, err
-	}
-	if s.OktaAPIToken == "" {
+func (o oktaGroups) Group(ctx context.Context, id string) (okta.Group, error) {
+	r, err := o.src.Reader(ctx, false)
+	if errors.Is(err, config.ErrMissingSecretKey) {
 		return okta.Group{}, errOktaUnconfigured
 	}
-	o.mu.Lock()
-	if o.reader == nil || o.token != s.OktaAPIToken {
-		r, err := okta.NewReader(ctx, o.orgURL, s.OktaAPIToken)
-		if err != nil {
-			o.mu.Unlock()
-			return okta.Group{}, fmt.Errorf("okta reader: %w", err)
-		}
-		o.reader, o.token = r, s.OktaAPIToken
+	if err != nil {
+		return okta.Group{}, fmt.Errorf("okta reader: %w", err)
 	}
-	r := o.reader
-	o.mu.Unlock()
 	return r.Group(ctx, id)
 }

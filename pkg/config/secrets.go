@@ -45,6 +45,16 @@ func (s Secrets) fields() [3]struct{ key, val string } {
 	}
 }
 
+// value returns the value of key (a Key* constant); false for an unknown key.
+func (s Secrets) value(key string) (string, bool) {
+	for _, f := range s.fields() {
+		if f.key == key {
+			return f.val, true
+		}
+	}
+	return "", false
+}
+
 func redacted(v string) string {
 	if v == "" {
 		return "empty"
@@ -98,15 +108,8 @@ func (s Secrets) MarshalJSON() ([]byte, error) {
 func (s Secrets) Require(keys ...string) error {
 	var missing []string
 	for _, k := range keys {
-		var v string
-		switch k {
-		case KeyAuthTokenForOkta:
-			v = s.AuthTokenForOkta
-		case KeyAWSSSOSCIMKey:
-			v = s.AWSSSOSCIMKey
-		case KeyOktaAPIToken:
-			v = s.OktaAPIToken
-		default:
+		v, ok := s.value(k)
+		if !ok {
 			return fmt.Errorf("unknown secret key %q", k)
 		}
 		if v == "" {
