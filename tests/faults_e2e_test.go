@@ -481,14 +481,7 @@ func TestFaultsEndToEnd(t *testing.T) {
 			if depth, err := w.moto.Depth(w.ctx, w.queue.URL); err != nil || depth != len(msgs) {
 				t.Fatalf("round %d: received %d messages, %d in the queue (%v)", r, len(msgs), depth, err)
 			}
-			var sqsEv events.SQSEvent
-			for _, m := range msgs {
-				sqsEv.Records = append(sqsEv.Records, events.SQSMessage{
-					MessageId: m.ID, ReceiptHandle: m.ReceiptHandle, Body: m.Body, Attributes: m.Attributes,
-					MessageAttributes: map[string]events.SQSMessageAttribute{},
-					EventSource:       "aws:sqs", EventSourceARN: w.queue.ARN, AWSRegion: harness.Region,
-				})
-			}
+			sqsEv := harness.SQSEvent(w.queue.ARN, msgs)
 			payload, err := json.Marshal(sqsEv)
 			if err != nil {
 				t.Fatal(err)

@@ -314,14 +314,7 @@ func (w *faultWorld) poll(ctx context.Context, rt *harness.Runtime, fed <-chan s
 			time.Sleep(200 * time.Millisecond) // in flight elsewhere, waiting out the visibility timeout, or more to come
 			continue
 		}
-		var ev events.SQSEvent
-		for _, m := range msgs {
-			ev.Records = append(ev.Records, events.SQSMessage{
-				MessageId: m.ID, ReceiptHandle: m.ReceiptHandle, Body: m.Body, Attributes: m.Attributes,
-				MessageAttributes: map[string]events.SQSMessageAttribute{},
-				EventSource:       "aws:sqs", EventSourceARN: w.queue.ARN, AWSRegion: harness.Region,
-			})
-		}
+		ev := harness.SQSEvent(w.queue.ARN, msgs)
 		var resp events.SQSEventResponse
 		ierr := rt.InvokeJSON(ctx, ev, &resp)
 		if ierr != nil && ctx.Err() != nil {

@@ -157,14 +157,7 @@ func (w *syncWorld) pump() int {
 			time.Sleep(250 * time.Millisecond) // in flight: wait for the visibility timeout
 			continue
 		}
-		var ev events.SQSEvent
-		for _, m := range msgs {
-			ev.Records = append(ev.Records, events.SQSMessage{
-				MessageId: m.ID, ReceiptHandle: m.ReceiptHandle, Body: m.Body, Attributes: m.Attributes,
-				MessageAttributes: map[string]events.SQSMessageAttribute{},
-				EventSource:       "aws:sqs", EventSourceARN: w.queue.ARN, AWSRegion: harness.Region,
-			})
-		}
+		ev := harness.SQSEvent(w.queue.ARN, msgs)
 		var resp events.SQSEventResponse
 		if err := w.sync.InvokeJSON(w.ctx, ev, &resp); err != nil {
 			w.t.Fatalf("sync: %v", err)

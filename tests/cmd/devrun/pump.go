@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -58,20 +56,8 @@ func (m *mapping) poll(ctx context.Context) (b batch, ok bool, err error) {
 		return batch{}, false, err
 	}
 	b = batch{messages: msgs, failed: map[string]bool{}}
-	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(msgs))}
-	for i, x := range msgs {
-		sum := md5.Sum([]byte(x.Body))
-		ev.Records[i] = events.SQSMessage{
-			MessageId:         x.ID,
-			ReceiptHandle:     x.ReceiptHandle,
-			Body:              x.Body,
-			Md5OfBody:         hex.EncodeToString(sum[:]),
-			Attributes:        x.Attributes,
-			MessageAttributes: map[string]events.SQSMessageAttribute{},
-			EventSource:       "aws:sqs",
-			EventSourceARN:    m.w.queue.ARN,
-			AWSRegion:         harness.Region,
-		}
+	ev := harness.SQSEvent(m.w.queue.ARN, msgs)
+	for _, x := range msgs {
 		cs, _ := queue.Decode(x.Body)
 		b.changes = append(b.changes, cs...)
 	}
