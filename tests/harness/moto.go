@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,6 +41,11 @@ type Moto struct {
 	cfg  aws.Config
 	sqs  *sqs.Client
 	sm   *secretsmanager.Client
+
+	// recvMu serialises ReceiveMessage: SQS hands a FIFO message group to one receiver at a time,
+	// but moto_server answers requests on several threads and two concurrent receives can both
+	// see a group as free, giving one group to two consumers at once.
+	recvMu sync.Mutex
 }
 
 // StartMoto starts moto_server on a free port and waits until it answers.
@@ -215,6 +221,8 @@ type Message struct {
 
 // Receive receives up to max (1 to 10) visible messages without deleting them.
 func (m *Moto) Receive(ctx context.Context, queueURL string, max int) ([]Message, error) {
+	m.recvMu.Lock()
+	defer m.recvMu.Unlock()
 	out, err := m.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:                    aws.String(queueURL),
 		MaxNumberOfMessages:         int32(max),
