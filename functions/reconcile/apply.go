@@ -9,7 +9,7 @@ import (
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
-	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 )
 
 // deferToEvents drops planned changes of memberships for which the sync worker already applied
@@ -39,7 +39,7 @@ func (r *run) deferToEvents(ctx, work context.Context) {
 		return
 	}
 	for _, g := range r.groupsIn(stateRead) {
-		newer := func(m provision.Member) bool {
+		newer := func(m scimapply.Member) bool {
 			mk, ok := marks[membership.Key{GroupID: g.okta.ID, UserID: m.UserID}]
 			if ok && m.UserID != "" && !mk.Published.Before(g.readAt.Add(-markSkew)) {
 				g.deferred++
@@ -110,7 +110,7 @@ func partialReason(g *groupRun) string {
 	return fmt.Sprintf("Okta listed %d members of %d: the member listing may be partial, removing none from this group", g.listed, g.okta.UsersCount)
 }
 
-func scimIDs(ms []provision.Member) []string {
+func scimIDs(ms []scimapply.Member) []string {
 	ids := make([]string, len(ms))
 	for i, m := range ms {
 		ids[i] = m.SCIMID
@@ -118,7 +118,7 @@ func scimIDs(ms []provision.Member) []string {
 	return ids
 }
 
-func logins(ms []provision.Member, max int) []string {
+func logins(ms []scimapply.Member, max int) []string {
 	out := make([]string, 0, min(len(ms), max))
 	for _, m := range ms[:min(len(ms), max)] {
 		out = append(out, m.Login)
@@ -151,7 +151,7 @@ func (r *run) apply(ctx, work context.Context, g *groupRun) {
 	}
 	var records []ledger.Record
 	at := g.readAt.Add(-markSkew)
-	for _, res := range r.applier.Apply(work, provision.Target{Okta: g.ref, SCIM: g.scim}, provision.Plan{Adds: g.adds, Removes: g.removes}) {
+	for _, res := range r.applier.Apply(work, scimapply.Target{Okta: g.ref, SCIM: g.scim}, scimapply.Plan{Adds: g.adds, Removes: g.removes}) {
 		switch {
 		case res.DryRun:
 		case res.Err != nil:

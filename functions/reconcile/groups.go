@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 )
 
 // groupIndex is what one listing of SCIM groups taught the run. It is only ever used to find the
@@ -88,7 +88,7 @@ func (r *run) resolveGroup(ctx context.Context, g *groupRun) error {
 	}
 	sg, _, err := r.dir.Group(ctx, g.ref, false)
 	switch {
-	case errors.Is(err, provision.ErrGroupNotFound):
+	case errors.Is(err, scimapply.ErrGroupNotFound):
 		g.resolved = true
 		return nil
 	case err != nil:

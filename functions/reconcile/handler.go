@@ -18,15 +18,15 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
-	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
 // SCIM is what the reconciler needs from the SCIM client: the shared apply path, member and group
 // listings, and the client's counters for the summary and the Scim* metrics.
 type SCIM interface {
-	provision.SCIM
+	scimapply.SCIM
 	ListGroupMembers(ctx context.Context, groupID string) ([]scim.User, error)
 	ListGroups(ctx context.Context, fn func([]scim.Group) error) error
 	Stats() scim.Stats

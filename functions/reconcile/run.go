@@ -14,8 +14,8 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
-	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
@@ -33,7 +33,7 @@ const (
 // groupRun is one selected Okta group in one run.
 type groupRun struct {
 	okta           okta.Group
-	ref            provision.GroupRef
+	ref            scimapply.GroupRef
 	lastReconciled time.Time
 
 	state      groupState
@@ -50,9 +50,9 @@ type groupRun struct {
 	scimMembers   []scim.User
 
 	rawAdds, rawRemoves int // drift found
-	adds, removes       []provision.Member
+	adds, removes       []scimapply.Member
 	desired, actual     int
-	unknown             []provision.UserRef
+	unknown             []scimapply.UserRef
 	linkErrors          int
 	deferred            int
 	blocked             int
@@ -75,8 +75,8 @@ type run struct {
 	dryRun     bool
 	readCutoff time.Time // zero: no deadline
 
-	dir     *provision.Directory
-	applier *provision.Applier
+	dir     *scimapply.Directory
+	applier *scimapply.Applier
 	index   groupIndex
 
 	oktaMu      sync.Mutex
@@ -110,9 +110,9 @@ func newRun(h *Handler, log *slog.Logger, in Input, start time.Time, runID strin
 	}
 	// A directory per run, not per container: the reconciler runs hourly, when a container's
 	// cache would be stale anyway, and a fresh one keeps every run's cost and answer independent.
-	r.dir = provision.NewDirectory(cfg.SCIM, provision.WithSelection(cfg.Selection.Match),
-		provision.WithLookupConcurrency(cfg.Concurrency))
-	r.applier = provision.NewApplier(cfg.SCIM, r.dir, log, r.met, provision.DryRun(r.dryRun), provision.WithClock(cfg.Now))
+	r.dir = scimapply.NewDirectory(cfg.SCIM, scimapply.WithSelection(cfg.Selection.Match),
+		scimapply.WithLookupConcurrency(cfg.Concurrency))
+	r.applier = scimapply.NewApplier(cfg.SCIM, r.dir, log, r.met, scimapply.DryRun(r.dryRun), scimapply.WithClock(cfg.Now))
 	return r
 }
 
@@ -306,7 +306,7 @@ func (r *run) listGroups(ctx context.Context) error {
 			continue
 		}
 		found[g.Name], found[g.ID] = true, true
-		gr := &groupRun{okta: g, ref: provision.GroupRef{ID: g.ID, Name: g.Name}}
+		gr := &groupRun{okta: g, ref: scimapply.GroupRef{ID: g.ID, Name: g.Name}}
 		r.groups = append(r.groups, gr)
 		if len(byName[g.Name]) > 1 {
 			// Both would map to one SCIM group (linked by displayName) and undo each other.
@@ -407,14 +407,14 @@ func (r *run) read(ctx, work context.Context, g *groupRun) {
 // cheaper of one listing of all SCIM users (100 per request) and per-user lookups, told the
 // directory's known size by the listings.
 func (r *run) link(ctx, work context.Context) {
-	var refs []provision.UserRef
+	var refs []scimapply.UserRef
 	seen := map[string]bool{}
 	scimUsers := map[string]bool{}
 	for _, g := range r.groupsIn(stateRead) {
 		for _, u := range g.members {
 			if !seen[u.ID] {
 				seen[u.ID] = true
-				refs = append(refs, provision.UserRef{ID: u.ID, Login: u.Login})
+				refs = append(refs, scimapply.UserRef{ID: u.ID, Login: u.Login})
 			}
 		}
 		for _, su := range g.scimMembers {
@@ -463,15 +463,15 @@ type links struct {
 func (r *run) plan(g *groupRun) {
 	l := r.links
 	desired := make([]string, 0, len(g.members))
-	info := make(map[string]provision.Member, len(g.members)+len(g.scimMembers))
+	info := make(map[string]scimapply.Member, len(g.members)+len(g.scimMembers))
 	for _, u := range g.members {
 		su, ok := l.users[u.ID]
 		switch {
 		case ok:
 			desired = append(desired, su.ID)
-			info[su.ID] = provision.Member{SCIMID: su.ID, UserID: u.ID, Login: u.Login}
+			info[su.ID] = scimapply.Member{SCIMID: su.ID, UserID: u.ID, Login: u.Login}
 		case l.missing[u.ID]:
-			g.unknown = append(g.unknown, provision.UserRef{ID: u.ID, Login: u.Login})
+			g.unknown = append(g.unknown, scimapply.UserRef{ID: u.ID, Login: u.Login})
 		default:
 			g.linkErrors++
 		}
@@ -480,7 +480,7 @@ func (r *run) plan(g *groupRun) {
 	for i, su := range g.scimMembers {
 		actual[i] = su.ID
 		if _, ok := info[su.ID]; !ok {
-			info[su.ID] = provision.Member{SCIMID: su.ID, UserID: oktaIDOf(su, l.byLogin), Login: su.UserName}
+			info[su.ID] = scimapply.Member{SCIMID: su.ID, UserID: oktaIDOf(su, l.byLogin), Login: su.UserName}
 		}
 	}
 	p := membership.PlanDiff(desired, actual)
@@ -500,11 +500,11 @@ func oktaIDOf(su scim.User, byLogin map[string]string) string {
 	return byLogin[strings.ToLower(su.UserName)]
 }
 
-func members(ids []string, info map[string]provision.Member) []provision.Member {
+func members(ids []string, info map[string]scimapply.Member) []scimapply.Member {
 	if len(ids) == 0 {
 		return nil
 	}
-	out := make([]provision.Member, len(ids))
+	out := make([]scimapply.Member, len(ids))
 	for i, id := range ids {
 		out[i] = info[id]
 	}

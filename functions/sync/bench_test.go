@@ -17,10 +17,10 @@ import (
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
-	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim/scimtest"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
@@ -129,7 +129,7 @@ func packedDeliveries(b *testing.B, changes []membership.Change, oktaSize int) [
 	return out
 }
 
-func benchHandler(client *scim.Client, dir *provision.Directory, led ledger.Ledger) *Handler {
+func benchHandler(client *scim.Client, dir *scimapply.Directory, led ledger.Ledger) *Handler {
 	return NewHandler(Config{
 		SCIM: client, Dir: dir, Ledger: led, CreateGroups: true,
 		Log: telemetry.NewLogger(io.Discard, slog.LevelInfo), MetricsOut: io.Discard, Namespace: "Bench",
@@ -179,17 +179,17 @@ func BenchmarkSyncBurst(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					b.StopTimer()
 					env := newBenchEnv(b, c.groups, cache == "warm")
-					dir := provision.NewDirectory(env.client)
+					dir := scimapply.NewDirectory(env.client)
 					changes := burst(c.changes, c.groups, time.Date(2024, 5, 1, 12, 0, i, 0, time.UTC), membership.KindAdd)
 					if cache == "warm" {
 						// What an earlier burst taught this container: the users and the groups.
-						refs := make([]provision.UserRef, len(changes))
+						refs := make([]scimapply.UserRef, len(changes))
 						for k, ch := range changes {
-							refs[k] = provision.UserRef{ID: ch.UserID, Login: ch.Login}
+							refs[k] = scimapply.UserRef{ID: ch.UserID, Login: ch.Login}
 						}
 						dir.ResolveUsers(ctx, refs)
 						for j := range c.groups {
-							if _, _, err := dir.Group(ctx, provision.GroupRef{ID: fmt.Sprintf("00g%02d", j), Name: fmt.Sprintf("AWS_G%02d", j)}, false); err != nil {
+							if _, _, err := dir.Group(ctx, scimapply.GroupRef{ID: fmt.Sprintf("00g%02d", j), Name: fmt.Sprintf("AWS_G%02d", j)}, false); err != nil {
 								b.Fatal(err)
 							}
 						}
@@ -308,23 +308,23 @@ func BenchmarkResolveStrategy(b *testing.B) {
 						b.Fatal(err)
 					}
 					srv.SetFaults(scimtest.Faults{Latency: benchLatency})
-					refs := make([]provision.UserRef, unknown)
+					refs := make([]scimapply.UserRef, unknown)
 					for i := range refs {
 						k := i * (size / unknown) // spread over the directory
-						refs[i] = provision.UserRef{ID: fmt.Sprintf("00u%05d", k), Login: fmt.Sprintf("user%05d@example.com", k)}
+						refs[i] = scimapply.UserRef{ID: fmt.Sprintf("00u%05d", k), Login: fmt.Sprintf("user%05d@example.com", k)}
 					}
-					var opts []provision.DirectoryOption
+					var opts []scimapply.DirectoryOption
 					switch strategy {
 					case "lookup":
-						opts = append(opts, provision.WithColdListing(1<<30, 0))
+						opts = append(opts, scimapply.WithColdListing(1<<30, 0))
 					case "list":
-						opts = append(opts, provision.WithColdListing(1, 1<<30))
+						opts = append(opts, scimapply.WithColdListing(1, 1<<30))
 					}
 					requests := 0
-					var used provision.Strategy
+					var used scimapply.Strategy
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
-						res := provision.NewDirectory(client, opts...).ResolveUsers(context.Background(), refs)
+						res := scimapply.NewDirectory(client, opts...).ResolveUsers(context.Background(), refs)
 						if len(res.Users) != unknown {
 							b.Fatalf("resolved %d of %d", len(res.Users), unknown)
 						}

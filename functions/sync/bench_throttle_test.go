@@ -10,8 +10,8 @@ import (
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
-	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim/scimtest"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 )
 
 // throttleRetryAfter is the Retry-After of the injected 429s: whole seconds, as AWS's throttling
@@ -44,7 +44,7 @@ func BenchmarkSyncBurstThrottled(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					b.StopTimer()
 					env := newBenchEnv(b, c.groups, false)
-					dir := provision.NewDirectory(env.client)
+					dir := scimapply.NewDirectory(env.client)
 					changes := burst(c.changes, c.groups, time.Date(2024, 5, 1, 12, 0, i, 0, time.UTC), membership.KindAdd)
 					h := benchHandler(env.client, dir, ledger.NewMemory())
 					var evs []events.SQSEvent

@@ -7,8 +7,8 @@ import (
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
-	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
@@ -153,12 +153,12 @@ func (r *run) deleteGroup(ctx context.Context, c membership.Change) error {
 		r.deleted[c.GroupID] = c.Published
 	}
 	dir := r.h.cfg.Dir
-	g, _, err := dir.Group(r.work, provision.GroupRef{ID: c.GroupID, Name: c.GroupName}, false)
+	g, _, err := dir.Group(r.work, scimapply.GroupRef{ID: c.GroupID, Name: c.GroupName}, false)
 	switch {
-	case errors.Is(err, provision.ErrGroupNotFound):
+	case errors.Is(err, scimapply.ErrGroupNotFound):
 		r.met.Count("ChangesSkipped", 1)
 		return nil
-	case errors.Is(err, provision.ErrNotSelected):
+	case errors.Is(err, scimapply.ErrNotSelected):
 		r.log.WarnContext(ctx, "deleted group not selected: the SCIM group is left alone", "group", c.GroupName, "group_id", c.GroupID)
 		r.met.Count("ChangesSkipped", 1)
 		return nil

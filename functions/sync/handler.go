@@ -14,16 +14,16 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
-	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
 // SCIM is what the worker needs from the SCIM client: the apply path plus group renames and
 // deletes, and the client's counters for the ScimRequests/ScimThrottles metrics.
 type SCIM interface {
-	provision.SCIM
+	scimapply.SCIM
 	RenameGroup(ctx context.Context, id, name string) error
 	DeleteGroup(ctx context.Context, id string) error
 	Stats() scim.Stats
@@ -50,7 +50,7 @@ const DefaultSafetyMargin = 2 * time.Second
 // Config wires a Handler. Dir must be built once per container and kept across invocations.
 type Config struct {
 	SCIM   SCIM
-	Dir    *provision.Directory
+	Dir    *scimapply.Directory
 	Ledger ledger.Ledger
 	Okta   OktaGroups // nil: renames are logged and acknowledged, not applied
 	// Requeue takes the failed changes of a partly applied packed message; nil: such a message
@@ -327,10 +327,10 @@ func (r *run) members(ctx context.Context) {
 	}
 	if len(work) > 0 {
 		// One resolution for the whole batch, so the adaptive choice sees every unknown user.
-		var refs []provision.UserRef
+		var refs []scimapply.UserRef
 		for _, gw := range work {
 			for _, c := range gw.pending {
-				refs = append(refs, provision.UserRef{ID: c.UserID, Login: c.Login})
+				refs = append(refs, scimapply.UserRef{ID: c.UserID, Login: c.Login})
 			}
 		}
 		res := r.h.cfg.Dir.ResolveUsers(r.work, refs)
@@ -390,7 +390,7 @@ func (r *run) failChanges(cs []membership.Change, col membership.Collapsed, reas
 
 // groupWork is one group's changes that need SCIM, with its resolved SCIM group.
 type groupWork struct {
-	ref     provision.GroupRef
+	ref     scimapply.GroupRef
 	scim    scim.Group
 	pending []membership.Change
 }
@@ -400,7 +400,7 @@ type groupWork struct {
 // the verified no-ops.
 func (r *run) group(ctx context.Context, pending []membership.Change, col membership.Collapsed) (groupWork, []ledger.Record) {
 	newest := slices.MaxFunc(pending, membership.Compare)
-	ref := provision.GroupRef{ID: newest.GroupID, Name: newest.GroupName}
+	ref := scimapply.GroupRef{ID: newest.GroupID, Name: newest.GroupName}
 	hasAdds := slices.ContainsFunc(pending, func(c membership.Change) bool { return c.Kind == membership.KindAdd })
 
 	g, err := r.resolveGroup(ctx, ref, hasAdds)
@@ -417,14 +417,14 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 			r.skip(ctx, c, "group deleted in Okta")
 		}
 		return groupWork{}, nil
-	case errors.Is(err, provision.ErrNotSelected):
+	case errors.Is(err, scimapply.ErrNotSelected):
 		r.log.WarnContext(ctx, "group not selected: its changes are acknowledged, the SCIM group is left alone",
 			"group", ref.Name, "group_id", ref.ID, "reason", err.Error())
 		for _, c := range pending {
 			r.skip(ctx, c, "group not selected")
 		}
 		return groupWork{}, nil
-	case errors.Is(err, provision.ErrGroupNotFound):
+	case errors.Is(err, scimapply.ErrGroupNotFound):
 		// Removes are true already: nobody is a member of a group that does not exist.
 		var adds []membership.Change
 		for _, c := range pending {
@@ -460,7 +460,7 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 
 // apply plans and applies one group's work with the batch's user resolution and returns the
 // ledger records of the changes SCIM confirmed or that were verified no-ops.
-func (r *run) apply(ctx context.Context, gw groupWork, res provision.Resolution, col membership.Collapsed) []ledger.Record {
+func (r *run) apply(ctx context.Context, gw groupWork, res scimapply.Resolution, col membership.Collapsed) []ledger.Record {
 	ref, g, pending := gw.ref, gw.scim, gw.pending
 	var records []ledger.Record
 	noop := func(c membership.Change, why string) {
@@ -479,11 +479,11 @@ func (r *run) apply(ctx context.Context, gw groupWork, res provision.Resolution,
 		r.failChanges(pending, col, "plan: "+err.Error())
 		return nil
 	}
-	var plan provision.Plan
+	var plan scimapply.Plan
 	byUser := map[string]membership.Change{}
 	for _, o := range outcomes {
 		c := o.Change
-		member := provision.Member{SCIMID: o.SCIMUserID, UserID: c.UserID, Login: c.Login, EventUUID: c.EventUUID, Published: c.Published}
+		member := scimapply.Member{SCIMID: o.SCIMUserID, UserID: c.UserID, Login: c.Login, EventUUID: c.EventUUID, Published: c.Published}
 		switch o.Action {
 		case membership.ActionAdd:
 			plan.Adds = append(plan.Adds, member)
@@ -514,8 +514,8 @@ func (r *run) apply(ctx context.Context, gw groupWork, res provision.Resolution,
 	if plan.Len() == 0 {
 		return records
 	}
-	applier := provision.NewApplier(r.h.cfg.SCIM, r.h.cfg.Dir, r.log, r.met, provision.DryRun(r.h.cfg.DryRun), provision.WithClock(r.h.cfg.Now))
-	for _, res := range applier.Apply(r.work, provision.Target{Okta: ref, SCIM: g}, plan) {
+	applier := scimapply.NewApplier(r.h.cfg.SCIM, r.h.cfg.Dir, r.log, r.met, scimapply.DryRun(r.h.cfg.DryRun), scimapply.WithClock(r.h.cfg.Now))
+	for _, res := range applier.Apply(r.work, scimapply.Target{Okta: ref, SCIM: g}, plan) {
 		c := byUser[res.Member.UserID]
 		switch {
 		case res.DryRun:
@@ -537,10 +537,10 @@ func (r *run) apply(ctx context.Context, gw groupWork, res provision.Resolution,
 // resolveGroup finds the SCIM group of an Okta group, creating it when there are adds and
 // CREATE_GROUPS allows. Before creating, it asks Okta for the group's current name when it can:
 // the event's name may predate a rename whose group already exists in SCIM under the new name.
-func (r *run) resolveGroup(ctx context.Context, ref provision.GroupRef, hasAdds bool) (scim.Group, error) {
+func (r *run) resolveGroup(ctx context.Context, ref scimapply.GroupRef, hasAdds bool) (scim.Group, error) {
 	dir := r.h.cfg.Dir
 	g, _, err := dir.Group(r.work, ref, false)
-	if !errors.Is(err, provision.ErrGroupNotFound) || !hasAdds || !r.h.cfg.CreateGroups || r.h.cfg.DryRun {
+	if !errors.Is(err, scimapply.ErrGroupNotFound) || !hasAdds || !r.h.cfg.CreateGroups || r.h.cfg.DryRun {
 		return g, err
 	}
 	if r.h.cfg.Okta != nil {
@@ -553,7 +553,7 @@ func (r *run) resolveGroup(ctx context.Context, ref provision.GroupRef, hasAdds 
 				"group", ref.Name, "group_id", ref.ID, "error", oerr.Error())
 		case cur.Name != ref.Name:
 			ref.Name = cur.Name
-			if g, _, err = dir.Group(r.work, ref, false); !errors.Is(err, provision.ErrGroupNotFound) {
+			if g, _, err = dir.Group(r.work, ref, false); !errors.Is(err, scimapply.ErrGroupNotFound) {
 				return g, err
 			}
 		}

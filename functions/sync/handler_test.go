@@ -20,10 +20,10 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
-	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim/scimtest"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
@@ -86,7 +86,7 @@ func newFixture(t *testing.T, mut func(*Config)) *fixture {
 		logs: &lockedBuffer{}, emf: &lockedBuffer{}}
 	f.cfg = Config{
 		SCIM:         client,
-		Dir:          provision.NewDirectory(client, provision.WithSelection(selected)),
+		Dir:          scimapply.NewDirectory(client, scimapply.WithSelection(selected)),
 		Ledger:       f.ledger,
 		Okta:         f.okta,
 		Selected:     selected,

@@ -1,6 +1,6 @@
 // Command sync is the SQS FIFO worker: it applies the membership changes the hook queued to AWS
 // IAM Identity Center through SCIM (see docs/SYNC.md). This file only wires configuration,
-// clients and the handler; the behaviour lives in handler.go and pkg/provision.
+// clients and the handler; the behaviour lives in handler.go and pkg/scimapply.
 package main
 
 import (
@@ -18,9 +18,9 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
-	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/provision"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
@@ -66,7 +66,7 @@ func build(ctx context.Context) (*Handler, error) {
 
 	return NewHandler(Config{
 		SCIM:   client,
-		Dir:    provision.NewDirectory(client, provision.WithSelection(cfg.Selection.Match)),
+		Dir:    scimapply.NewDirectory(client, scimapply.WithSelection(cfg.Selection.Match)),
 		Ledger: led,
 		Okta:   groups,
 		// The failed changes of a partly applied pack go back to the queue this worker polls.

@@ -1,8 +1,8 @@
-// Package provision is the SCIM apply path shared by the sync worker and the reconciler: a
+// Package scimapply is the SCIM apply path shared by the sync worker and the reconciler: a
 // [Directory] that links Okta users and groups to SCIM users and groups with as few requests as
 // possible and remembers what it learned for the life of a warm container, and an [Applier] that
 // turns a plan into PATCH requests of at most 100 member values, with audit records and metrics.
-package provision
+package scimapply
 
 import (
 	"context"
