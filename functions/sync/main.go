@@ -1,6 +1,6 @@
 // Command sync is the SQS FIFO worker: it applies the membership changes the hook queued to AWS
 // IAM Identity Center through SCIM (see docs/SYNC.md). This file only wires configuration,
-// clients and the handler; the behaviour lives in handler.go and pkg/scimapply.
+// clients and the handler; the behaviour lives in pkg/syncer.
 package main
 
 import (
@@ -21,6 +21,7 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/syncer"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
@@ -35,7 +36,7 @@ func main() {
 	lambda.Start(h.Handle)
 }
 
-func build(ctx context.Context) (*Handler, error) {
+func build(ctx context.Context) (*syncer.Handler, error) {
 	cfg, err := config.LoadSync(os.Getenv)
 	if err != nil {
 		return nil, err
@@ -59,12 +60,12 @@ func build(ctx context.Context) (*Handler, error) {
 		led = ledger.NewMemory()
 	}
 
-	var groups OktaGroups
+	var groups syncer.OktaGroups
 	if cfg.OktaOrgURL != "" {
 		groups = oktaGroups{okta.NewSource(cfg.OktaOrgURL, config.Token(secrets, config.KeyOktaAPIToken))}
 	}
 
-	return NewHandler(Config{
+	return syncer.NewHandler(syncer.Config{
 		SCIM:   client,
 		Dir:    scimapply.NewDirectory(client, scimapply.WithSelection(cfg.Selection.Match)),
 		Ledger: led,
@@ -83,9 +84,6 @@ func build(ctx context.Context) (*Handler, error) {
 	}), nil
 }
 
-// errOktaUnconfigured: OKTA_ORG_URL is set but the secret has no okta_api_token.
-var errOktaUnconfigured = errors.New("okta_api_token missing from the secret")
-
 // oktaGroups reads groups with the Okta API token of the secret (a rotated token needs no
 // redeploy); without the token, renames cannot be followed.
 type oktaGroups struct{ src *okta.Source }
@@ -93,7 +91,7 @@ type oktaGroups struct{ src *okta.Source }
 func (o oktaGroups) Group(ctx context.Context, id string) (okta.Group, error) {
 	r, err := o.src.Reader(ctx, false)
 	if errors.Is(err, config.ErrMissingSecretKey) {
-		return okta.Group{}, errOktaUnconfigured
+		return okta.Group{}, syncer.ErrOktaUnconfigured
 	}
 	if err != nil {
 		return okta.Group{}, fmt.Errorf("okta reader: %w", err)

@@ -1,4 +1,4 @@
-package main
+package syncer
 
 import (
 	"context"
@@ -64,11 +64,11 @@ func (r *run) others(ctx context.Context) {
 func (r *run) rename(ctx context.Context, c membership.Change) error {
 	audit := telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: c.EventUUID, Group: c.GroupName, GroupID: c.GroupID, Op: "rename"}
 	var cur okta.Group
-	err := errOktaUnconfigured
+	err := ErrOktaUnconfigured
 	if r.h.cfg.Okta != nil {
 		cur, err = r.h.cfg.Okta.Group(r.work, c.GroupID)
 	}
-	if errors.Is(err, errOktaUnconfigured) {
+	if errors.Is(err, ErrOktaUnconfigured) {
 		r.log.WarnContext(ctx, "group renamed in Okta, but renames need okta_api_token in the secret and OKTA_ORG_URL: acknowledged, not applied",
 			"group", c.GroupName, "group_id", c.GroupID, "event_uuid", c.EventUUID)
 		r.met.Count("ChangesSkipped", 1)

@@ -1,4 +1,4 @@
-package main
+package syncer
 
 import (
 	"context"
@@ -39,6 +39,10 @@ type Requeuer interface {
 type OktaGroups interface {
 	Group(ctx context.Context, id string) (okta.Group, error)
 }
+
+// ErrOktaUnconfigured is what an [OktaGroups] returns when OKTA_ORG_URL is set but the secret has
+// no okta_api_token: renames are then acknowledged, not applied.
+var ErrOktaUnconfigured = errors.New("okta_api_token missing from the secret")
 
 // errDeletedInOkta: a group about to be created in SCIM no longer exists in Okta.
 var errDeletedInOkta = errors.New("group deleted in Okta")
