@@ -1,6 +1,6 @@
 // Command reconcile is the scheduled drift repair: it makes AWS IAM Identity Center group
 // membership equal to Okta's for the selected groups (see docs/RECONCILE.md). This file only wires
-// configuration, clients and the handler; the behaviour lives in handler.go and run.go.
+// configuration, clients and the handler; the behaviour lives in pkg/reconciler.
 package main
 
 import (
@@ -16,6 +16,7 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/reconciler"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
@@ -32,7 +33,7 @@ func main() {
 	lambda.Start(h)
 }
 
-func build(ctx context.Context) (*Handler, error) {
+func build(ctx context.Context) (*reconciler.Handler, error) {
 	cfg, err := config.LoadReconcile(os.Getenv)
 	if err != nil {
 		return nil, err
@@ -53,9 +54,9 @@ func build(ctx context.Context) (*Handler, error) {
 	}
 	oktaSrc := okta.NewSource(cfg.OktaOrgURL, config.Token(secrets, config.KeyOktaAPIToken))
 
-	return NewHandler(Config{
+	return reconciler.NewHandler(reconciler.Config{
 		SCIM:   client,
-		Okta:   oktaSource(oktaSrc),
+		Okta:   reconciler.OktaSourceOf(oktaSrc),
 		Ledger: led,
 
 		Selection:        cfg.Selection,

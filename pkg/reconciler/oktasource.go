@@ -1,4 +1,4 @@
-package main
+package reconciler
 
 import (
 	"context"
@@ -6,9 +6,9 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
 )
 
-// oktaSource adapts an okta.Source (a Reader per current API token, rebuilt when the secret's token
+// OktaSourceOf adapts an okta.Source (a Reader per current API token, rebuilt when the secret's token
 // was rotated) to the OktaSource the handler consumes.
-func oktaSource(src *okta.Source) OktaSource {
+func OktaSourceOf(src *okta.Source) OktaSource {
 	return func(ctx context.Context, refresh bool) (Okta, error) {
 		r, err := src.Reader(ctx, refresh)
 		if err != nil {

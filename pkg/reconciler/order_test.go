@@ -1,4 +1,4 @@
-package main
+package reconciler
 
 import (
 	"context"
@@ -152,7 +152,7 @@ func TestSCIMMemberListingFailureSkipsGroup(t *testing.T) {
 
 func TestOktaSourceFollowsTheSecret(t *testing.T) {
 	sec := &fakeSecrets{}
-	src := oktaSource(okta.NewSource("https://example.okta.com", config.Token(sec, config.KeyOktaAPIToken)))
+	src := OktaSourceOf(okta.NewSource("https://example.okta.com", config.Token(sec, config.KeyOktaAPIToken)))
 	ctx := context.Background()
 	if o, err := src(ctx, false); !errors.Is(err, config.ErrMissingSecretKey) || o != nil {
 		t.Fatalf("no token: %v, %v", o, err)
