@@ -1,5 +1,5 @@
 // Command hook is the Okta event hook endpoint: API Gateway (REST proxy) → verify → expand →
-// enqueue on the SQS FIFO queue. This file only wires configuration, clients and the handler.
+// enqueue on the SQS FIFO queue. This file only wires configuration, clients and the handler (pkg/hookendpoint).
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/hookendpoint"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
@@ -43,5 +44,5 @@ func main() {
 	}
 	cancel()
 
-	lambda.Start(newHandler(cfg, secrets, snd, log, os.Stdout).Handle)
+	lambda.Start(hookendpoint.New(cfg, secrets, snd, log, os.Stdout).Handle)
 }

@@ -1,4 +1,4 @@
-package main
+package hookendpoint
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func BenchmarkHookDeliveryLatency(b *testing.B) {
 				AuthHeader:   "Authorization",
 				MaxBodyBytes: 16 << 20, // 1000 real-shaped events are about 2 MB, over the 1 MiB default
 			}
-			h := newHandler(cfg, fakeSecrets{s: config.Secrets{AuthTokenForOkta: sampleToken}}, nopSender{},
+			h := New(cfg, fakeSecrets{s: config.Secrets{AuthTokenForOkta: sampleToken}}, nopSender{},
 				telemetry.NewLogger(io.Discard, slog.LevelInfo), io.Discard)
 			invoke := lambda.NewHandler(h.Handle)
 			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "bench"})

@@ -1,4 +1,4 @@
-package main
+package hookendpoint
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func TestDeliveryIsEnqueuedPackedPerGroup(t *testing.T) {
 		AuthHeader: "Authorization", QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q.fifo", MaxBodyBytes: config.DefaultMaxBodyBytes,
 	}
 	f := &fixture{}
-	f.h = newHandler(cfg, fakeSecrets{s: config.Secrets{AuthTokenForOkta: sampleToken}}, queue.NewSender(rec, cfg.QueueURL),
+	f.h = New(cfg, fakeSecrets{s: config.Secrets{AuthTokenForOkta: sampleToken}}, queue.NewSender(rec, cfg.QueueURL),
 		telemetry.NewLogger(&f.logs, slog.LevelDebug), &f.metrics)
 
 	if resp := f.invoke(t, readSample(t, "hook-delivery-membership.json")); resp.StatusCode != 200 {

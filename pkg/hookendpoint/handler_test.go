@@ -1,4 +1,4 @@
-package main
+package hookendpoint
 
 import (
 	"bytes"
@@ -58,7 +58,7 @@ func (f fakeSecrets) Get(context.Context) (config.Secrets, error) { return f.s, 
 
 // fixture is a handler with fakes and captured output.
 type fixture struct {
-	h       *handler
+	h       *Handler
 	sender  *fakeSender
 	logs    bytes.Buffer
 	metrics bytes.Buffer
@@ -79,7 +79,7 @@ func newFixture(t testing.TB, mod func(*config.Hook, *fakeSecrets)) *fixture {
 		mod(&cfg, &sec)
 	}
 	f := &fixture{sender: &fakeSender{}}
-	f.h = newHandler(cfg, sec, f.sender, telemetry.NewLogger(&f.logs, slog.LevelDebug), &f.metrics)
+	f.h = New(cfg, sec, f.sender, telemetry.NewLogger(&f.logs, slog.LevelDebug), &f.metrics)
 	return f
 }
 

@@ -1,4 +1,4 @@
-package main
+package hookendpoint
 
 import (
 	"context"
@@ -20,14 +20,14 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
-// sender enqueues changes for the sync worker. pkg/queue's Sender satisfies it and packs one
+// Sender enqueues changes for the sync worker. pkg/queue's Sender satisfies it and packs one
 // delivery's changes of an Okta group into one message, so the worker can batch them.
-type sender interface {
+type Sender interface {
 	Send(ctx context.Context, changes []membership.Change) error
 }
 
-// secretSource returns the current secret, cached (pkg/config's SecretStore satisfies it).
-type secretSource interface {
+// SecretSource returns the current secret, cached (pkg/config's SecretStore satisfies it).
+type SecretSource interface {
 	Get(ctx context.Context) (config.Secrets, error)
 }
 
@@ -40,22 +40,24 @@ const (
 	metricRejected        = "HookRejected"
 )
 
-// handler answers Okta's event hook calls arriving through an API Gateway REST proxy integration.
+// Handler answers Okta's event hook calls arriving through an API Gateway REST proxy integration.
 // It only verifies, expands and enqueues, so it answers far inside Okta's 3 s timeout.
-type handler struct {
+type Handler struct {
 	authHeader   string
 	maxBodyBytes int64
 	selected     func(groupName string) bool
 	namespace    string
 
-	secrets    secretSource
-	sender     sender
+	secrets    SecretSource
+	sender     Sender
 	log        *slog.Logger
 	metricsOut io.Writer // EMF lines; stdout in Lambda
 }
 
-func newHandler(cfg config.Hook, secrets secretSource, snd sender, log *slog.Logger, metricsOut io.Writer) *handler {
-	return &handler{
+// New returns the Handler for cfg: secrets gives the auth token, snd enqueues, log and
+// metricsOut take one summary line and the EMF metrics per request.
+func New(cfg config.Hook, secrets SecretSource, snd Sender, log *slog.Logger, metricsOut io.Writer) *Handler {
+	return &Handler{
 		authHeader:   cfg.AuthHeader,
 		maxBodyBytes: cfg.MaxBodyBytes,
 		selected:     cfg.Selection.Match,
@@ -82,7 +84,7 @@ type summary struct {
 
 // Handle serves one API Gateway proxy request. It never returns an error: API Gateway would turn
 // one into a 502 without a body, and every outcome here has a status code of its own.
-func (h *handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	log := telemetry.WithLambda(ctx, h.log)
 	if id, err := oktahook.Header(req.Headers, req.MultiValueHeaders, oktahook.RequestIDHeader); err == nil {
 		log = log.With(slog.String("okta_request_id", id))
@@ -138,7 +140,7 @@ func (h *handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 	return resp, nil
 }
 
-func (h *handler) serve(ctx context.Context, log *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, summary) {
+func (h *Handler) serve(ctx context.Context, log *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, summary) {
 	method := strings.ToUpper(req.HTTPMethod)
 	if method != http.MethodGet && method != http.MethodPost {
 		return reject(http.StatusMethodNotAllowed, "method "+truncate(req.HTTPMethod)+" not allowed")
@@ -173,7 +175,7 @@ func (h *handler) serve(ctx context.Context, log *slog.Logger, req events.APIGat
 	return h.deliver(ctx, log, req)
 }
 
-func (h *handler) verify(req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, summary) {
+func (h *Handler) verify(req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, summary) {
 	challenge, err := oktahook.Challenge(req.Headers, req.MultiValueHeaders)
 	if errors.Is(err, oktahook.ErrHeaderAmbiguous) {
 		return reject(http.StatusBadRequest, "conflicting "+oktahook.ChallengeHeader+" headers")
@@ -188,7 +190,7 @@ func (h *handler) verify(req events.APIGatewayProxyRequest) (events.APIGatewayPr
 	}, summary{status: http.StatusOK, kind: "verification"}
 }
 
-func (h *handler) deliver(ctx context.Context, log *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, summary) {
+func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, summary) {
 	// Okta always sends application/json; anything else did not come from an Okta event hook.
 	ct, _ := oktahook.Header(req.Headers, req.MultiValueHeaders, "Content-Type")
 	if !isJSON(ct) {
@@ -228,7 +230,7 @@ func (h *handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 
 // body returns the request body, decoded from base64 when API Gateway encoded it, refusing bodies
 // over the limit before any decoding work is spent on them.
-func (h *handler) body(req events.APIGatewayProxyRequest) ([]byte, events.APIGatewayProxyResponse, summary, bool) {
+func (h *Handler) body(req events.APIGatewayProxyRequest) ([]byte, events.APIGatewayProxyResponse, summary, bool) {
 	limit := h.maxBodyBytes
 	if !req.IsBase64Encoded {
 		if int64(len(req.Body)) > limit {

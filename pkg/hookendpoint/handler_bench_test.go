@@ -1,4 +1,4 @@
-package main
+package hookendpoint
 
 import (
 	"context"
@@ -76,7 +76,7 @@ func BenchmarkHookDelivery(b *testing.B) {
 				// 1000 real-shaped events are about 2 MB, over the 1 MiB default.
 				MaxBodyBytes: 16 << 20,
 			}
-			h := newHandler(cfg, fakeSecrets{s: config.Secrets{AuthTokenForOkta: sampleToken}}, nopSender{},
+			h := New(cfg, fakeSecrets{s: config.Secrets{AuthTokenForOkta: sampleToken}}, nopSender{},
 				telemetry.NewLogger(io.Discard, slog.LevelInfo), io.Discard)
 			invoke := lambda.NewHandler(h.Handle)
 			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "bench"})
