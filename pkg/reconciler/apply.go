@@ -21,7 +21,7 @@ func (r *run) deferToEvents(ctx, work context.Context) {
 	}
 	var keys []membership.Key
 	for _, g := range r.groupsIn(stateRead) {
-		for _, m := range slices.Concat(g.adds, g.removes) {
+		for _, m := range slices.Concat(g.plan.adds, g.plan.removes) {
 			if m.UserID != "" {
 				keys = append(keys, membership.Key{GroupID: g.okta.ID, UserID: m.UserID})
 			}
@@ -41,16 +41,16 @@ func (r *run) deferToEvents(ctx, work context.Context) {
 	for _, g := range r.groupsIn(stateRead) {
 		newer := func(m scimapply.Member) bool {
 			mk, ok := marks[membership.Key{GroupID: g.okta.ID, UserID: m.UserID}]
-			if ok && m.UserID != "" && !mk.Published.Before(g.readAt.Add(-markSkew)) {
-				g.deferred++
+			if ok && m.UserID != "" && !mk.Published.Before(g.read.readAt.Add(-markSkew)) {
+				g.plan.deferred++
 				r.log.DebugContext(ctx, "change deferred to a newer Okta event", "group", g.okta.Name, "group_id", g.okta.ID,
 					"user", m.Login, "user_id", m.UserID, "event_uuid", mk.EventUUID, "event_op", string(mk.Kind))
 				return true
 			}
 			return false
 		}
-		g.adds = slices.DeleteFunc(g.adds, newer)
-		g.removes = slices.DeleteFunc(g.removes, newer)
+		g.plan.adds = slices.DeleteFunc(g.plan.adds, newer)
+		g.plan.removes = slices.DeleteFunc(g.plan.removes, newer)
 	}
 }
 
@@ -62,8 +62,8 @@ func (r *run) safety(ctx context.Context) {
 	read := r.groupsIn(stateRead)
 	plans := make(map[string]membership.GroupPlan, len(read))
 	for _, g := range read {
-		plans[g.okta.ID] = membership.GroupPlan{Plan: membership.Plan{Removes: scimIDs(g.removes)}, Desired: g.desired, Actual: g.actual}
-		r.removals += len(g.removes)
+		plans[g.okta.ID] = membership.GroupPlan{Plan: membership.Plan{Removes: scimIDs(g.plan.removes)}, Desired: g.plan.desired, Actual: g.plan.actual}
+		r.removals += len(g.plan.removes)
 	}
 	lim := membership.Limits{MaxRemovals: r.cfg.MaxRemovals, AllowEmptyDesired: r.cfg.AllowEmptyGroups}
 	rv := membership.CheckRun(plans, lim)
@@ -72,9 +72,9 @@ func (r *run) safety(ctx context.Context) {
 		v := rv.Groups[g.okta.ID]
 		reason := v.Reason
 		if pr := partialReason(g); pr != "" {
-			g.partial = true
+			g.plan.partial = true
 			r.log.WarnContext(ctx, "Okta member listing may be partial: this group's removals are withheld", "group", g.okta.Name,
-				"group_id", g.okta.ID, "okta_listed", g.listed, "okta_count", g.okta.UsersCount, "removals_withheld", len(g.removes))
+				"group_id", g.okta.ID, "okta_listed", g.read.listed, "okta_count", g.okta.UsersCount, "removals_withheld", len(g.plan.removes))
 			if v.AllowRemovals {
 				reason = pr
 			} else {
@@ -83,16 +83,16 @@ func (r *run) safety(ctx context.Context) {
 		} else if v.AllowRemovals {
 			continue
 		}
-		if len(g.removes) == 0 {
+		if len(g.plan.removes) == 0 {
 			continue
 		}
-		g.suspicious = g.desired == 0 && g.actual > 0 && !r.cfg.AllowEmptyGroups
-		g.blocked, g.blockReason = len(g.removes), reason
+		g.plan.suspicious = g.plan.desired == 0 && g.plan.actual > 0 && !r.cfg.AllowEmptyGroups
+		g.plan.blocked, g.plan.blockReason = len(g.plan.removes), reason
 		// The plan that was not carried out, for the operator deciding what went wrong.
 		r.log.WarnContext(ctx, "removals blocked", "group", g.okta.Name, "group_id", g.okta.ID, "reason", reason,
-			"removals", len(g.removes), "okta_members", len(g.members), "scim_members", g.actual,
-			"users", logins(g.removes, maxListedInLog))
-		g.removes = nil
+			"removals", len(g.plan.removes), "okta_members", len(g.read.members), "scim_members", g.plan.actual,
+			"users", logins(g.plan.removes, maxListedInLog))
+		g.plan.removes = nil
 	}
 }
 
@@ -104,10 +104,10 @@ func (r *run) safety(ctx context.Context) {
 // which is harmless. More members than counted (added meanwhile) is fine, and without a count
 // (HasCount false) the listing is taken as it is.
 func partialReason(g *groupRun) string {
-	if !g.okta.HasCount || g.listed >= g.okta.UsersCount {
+	if !g.okta.HasCount || g.read.listed >= g.okta.UsersCount {
 		return ""
 	}
-	return fmt.Sprintf("Okta listed %d members of %d: the member listing may be partial, removing none from this group", g.listed, g.okta.UsersCount)
+	return fmt.Sprintf("Okta listed %d members of %d: the member listing may be partial, removing none from this group", g.read.listed, g.okta.UsersCount)
 }
 
 func scimIDs(ms []scimapply.Member) []string {
@@ -130,9 +130,9 @@ func logins(ms []scimapply.Member, max int) []string {
 // most 100 values, one audit record per change) and records ordering marks for what SCIM
 // confirmed.
 func (r *run) apply(ctx, work context.Context, g *groupRun) {
-	if !g.inSCIM {
+	if !g.read.inSCIM {
 		if !r.cfg.CreateGroups {
-			r.skip(ctx, g, fmt.Sprintf("not in SCIM and CREATE_GROUPS=false: %d adds wait until the group exists", len(g.adds)))
+			r.skip(ctx, g, fmt.Sprintf("not in SCIM and CREATE_GROUPS=false: %d adds wait until the group exists", len(g.plan.adds)))
 			return
 		}
 		if err := r.ensureGroup(work, g); err != nil {
@@ -146,22 +146,22 @@ func (r *run) apply(ctx, work context.Context, g *groupRun) {
 		}
 	}
 	g.state = stateDone
-	if len(g.adds)+len(g.removes) == 0 {
+	if len(g.plan.adds)+len(g.plan.removes) == 0 {
 		return
 	}
 	var records []ledger.Record
-	at := g.readAt.Add(-markSkew)
-	for _, res := range r.applier.Apply(work, scimapply.Target{Okta: g.ref, SCIM: g.scim}, scimapply.Plan{Adds: g.adds, Removes: g.removes}) {
+	at := g.read.readAt.Add(-markSkew)
+	for _, res := range r.applier.Apply(work, scimapply.Target{Okta: g.ref, SCIM: g.read.scim}, scimapply.Plan{Adds: g.plan.adds, Removes: g.plan.removes}) {
 		switch {
 		case res.DryRun:
 		case res.Err != nil:
-			g.failed++
+			g.out.failed++
 			r.noteSCIMErr(res.Err)
 		default:
 			if res.Op == membership.KindAdd {
-				g.added++
+				g.out.added++
 			} else {
-				g.removed++
+				g.out.removed++
 			}
 			if res.Member.UserID != "" {
 				records = append(records, ledger.Record{
@@ -171,8 +171,8 @@ func (r *run) apply(ctx, work context.Context, g *groupRun) {
 			}
 		}
 	}
-	if g.failed > 0 {
-		r.addErr("group %q: %d changes failed (see the audit records)", g.okta.Name, g.failed)
+	if g.out.failed > 0 {
+		r.addErr("group %q: %d changes failed (see the audit records)", g.okta.Name, g.out.failed)
 	}
 	if r.cfg.Ledger == nil || len(records) == 0 {
 		return
@@ -195,7 +195,7 @@ func (r *run) recordGroups(ctx context.Context) {
 	}
 	var done []*groupRun
 	for _, g := range r.groupsIn(stateDone) {
-		if g.failed == 0 {
+		if g.out.failed == 0 {
 			done = append(done, g)
 		}
 	}
@@ -219,20 +219,20 @@ func (r *run) report(ctx context.Context) {
 		default:
 			continue
 		}
-		drift += g.rawAdds + g.rawRemoves
-		repaired += g.added + g.removed
-		blocked += g.blocked
-		for _, u := range g.unknown {
+		drift += g.plan.rawAdds + g.plan.rawRemoves
+		repaired += g.out.added + g.out.removed
+		blocked += g.plan.blocked
+		for _, u := range g.plan.unknown {
 			r.unknownUsers[u.ID] = u.Login
 		}
-		if g.rawAdds+g.rawRemoves+len(g.unknown)+g.failed == 0 && !g.created {
+		if g.plan.rawAdds+g.plan.rawRemoves+len(g.plan.unknown)+g.out.failed == 0 && !g.out.created {
 			continue
 		}
-		r.log.InfoContext(ctx, "group reconciled", "group", g.okta.Name, "group_id", g.okta.ID, "scim_group_id", g.scim.ID,
-			"okta_members", len(g.members), "deprovisioned_members", g.deprovisioned, "scim_members", g.actual,
-			"adds", g.rawAdds, "removes", g.rawRemoves, "added", g.added, "removed", g.removed, "failed", g.failed,
-			"deferred", g.deferred, "removals_blocked", g.blocked, "unknown_users", len(g.unknown),
-			"link_errors", g.linkErrors, "created", g.created, "dry_run", r.dryRun)
+		r.log.InfoContext(ctx, "group reconciled", "group", g.okta.Name, "group_id", g.okta.ID, "scim_group_id", g.read.scim.ID,
+			"okta_members", len(g.read.members), "deprovisioned_members", g.read.deprovisioned, "scim_members", g.plan.actual,
+			"adds", g.plan.rawAdds, "removes", g.plan.rawRemoves, "added", g.out.added, "removed", g.out.removed, "failed", g.out.failed,
+			"deferred", g.plan.deferred, "removals_blocked", g.plan.blocked, "unknown_users", len(g.plan.unknown),
+			"link_errors", g.plan.linkErrors, "created", g.out.created, "dry_run", r.dryRun)
 	}
 	if n := len(r.unknownUsers); n > 0 {
 		all := make([]string, 0, n)
@@ -268,28 +268,28 @@ func (r *run) summary() Summary {
 			continue
 		}
 		s.GroupsChecked++
-		if g.rawAdds+g.rawRemoves == 0 && !g.created {
+		if g.plan.rawAdds+g.plan.rawRemoves == 0 && !g.out.created {
 			s.GroupsInSync++
 		}
-		if g.created {
+		if g.out.created {
 			s.GroupsCreated++
 		}
-		s.Adds += g.rawAdds
-		s.Removes += g.rawRemoves
-		s.Added += g.added
-		s.Removed += g.removed
-		s.Failed += g.failed
-		s.Deferred += g.deferred
-		s.RemovalsBlocked += g.blocked
-		if g.suspicious {
+		s.Adds += g.plan.rawAdds
+		s.Removes += g.plan.rawRemoves
+		s.Added += g.out.added
+		s.Removed += g.out.removed
+		s.Failed += g.out.failed
+		s.Deferred += g.plan.deferred
+		s.RemovalsBlocked += g.plan.blocked
+		if g.plan.suspicious {
 			s.SuspiciousGroups = append(s.SuspiciousGroups, g.okta.Name)
 		}
-		if g.partial {
+		if g.plan.partial {
 			s.PartialGroups = append(s.PartialGroups, PartialGroup{Group: g.okta.Name, GroupID: g.okta.ID,
-				Listed: g.listed, Counted: g.okta.UsersCount, RemovalsWithheld: g.blocked})
+				Listed: g.read.listed, Counted: g.okta.UsersCount, RemovalsWithheld: g.plan.blocked})
 		}
-		if g.blockReason != "" && !slices.Contains(reasons, g.blockReason) {
-			reasons = append(reasons, g.blockReason)
+		if g.plan.blockReason != "" && !slices.Contains(reasons, g.plan.blockReason) {
+			reasons = append(reasons, g.plan.blockReason)
 		}
 	}
 	s.Blocked = s.RemovalsBlocked > 0

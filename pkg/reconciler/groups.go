@@ -73,28 +73,28 @@ func (r *run) resolveGroups(ctx context.Context) {
 	}
 	for _, g := range pending {
 		if sg, ok := r.index.byName[g.okta.Name]; ok {
-			g.scim, g.inSCIM, g.resolved = sg, true, true
+			g.read.scim, g.read.inSCIM, g.read.resolved = sg, true, true
 			r.dir.SetGroup(g.okta.ID, sg)
 		} else if r.index.complete {
-			g.resolved = true
+			g.read.resolved = true
 		}
 	}
 }
 
 // resolveGroup finds one group's SCIM group by displayName, when the listing did not.
 func (r *run) resolveGroup(ctx context.Context, g *groupRun) error {
-	if g.resolved {
+	if g.read.resolved {
 		return nil
 	}
 	sg, _, err := r.dir.Group(ctx, g.ref, false)
 	switch {
 	case errors.Is(err, scimapply.ErrGroupNotFound):
-		g.resolved = true
+		g.read.resolved = true
 		return nil
 	case err != nil:
 		return err
 	}
-	g.scim, g.inSCIM, g.resolved = sg, true, true
+	g.read.scim, g.read.inSCIM, g.read.resolved = sg, true, true
 	return nil
 }
 
@@ -119,7 +119,7 @@ func (r *run) ensureGroup(ctx context.Context, g *groupRun) error {
 		return err
 	}
 	if nameOK {
-		g.scim, g.inSCIM = byName, true
+		g.read.scim, g.read.inSCIM = byName, true
 		r.dir.SetGroup(g.okta.ID, byName)
 		return nil
 	}
@@ -128,8 +128,8 @@ func (r *run) ensureGroup(ctx context.Context, g *groupRun) error {
 			errRenamed, sg.DisplayName, sg.ID, g.okta.Name)
 	}
 	if r.dryRun {
-		g.scim = scim.Group{DisplayName: g.okta.Name, ExternalID: g.okta.ID}
-		g.created = true
+		g.read.scim = scim.Group{DisplayName: g.okta.Name, ExternalID: g.okta.ID}
+		g.out.created = true
 		r.log.InfoContext(ctx, "dry run: SCIM group would be created", "group", g.okta.Name, "group_id", g.okta.ID)
 		return nil
 	}
@@ -137,7 +137,7 @@ func (r *run) ensureGroup(ctx context.Context, g *groupRun) error {
 	if err != nil {
 		return err
 	}
-	g.scim, g.inSCIM, g.created = sg, true, created
+	g.read.scim, g.read.inSCIM, g.out.created = sg, true, created
 	if created {
 		r.log.InfoContext(ctx, "SCIM group created", "group", sg.DisplayName, "group_id", g.okta.ID, "scim_group_id", sg.ID)
 	}

@@ -316,7 +316,7 @@ func TestMemberCountMismatchDirections(t *testing.T) {
 		has           bool
 		partial       bool
 	}{{10, 10, true, false}, {11, 10, true, false}, {9, 10, true, true}, {0, 10, true, true}, {0, 10, false, false}, {0, 0, true, false}} {
-		g.listed, g.okta.UsersCount, g.okta.HasCount = c.listed, c.count, c.has
+		g.read.listed, g.okta.UsersCount, g.okta.HasCount = c.listed, c.count, c.has
 		if got := partialReason(g) != ""; got != c.partial {
 			t.Errorf("listed %d count %d has %v: partial %v, want %v", c.listed, c.count, c.has, got, c.partial)
 		}

@@ -30,7 +30,9 @@ const (
 	stateDone                         // planned and applied (or found in sync)
 )
 
-// groupRun is one selected Okta group in one run.
+// groupRun is one selected Okta group in one run: who it is, how far the run got with it, and
+// three values that travel together through the phases: what was read, the plan made from it, and
+// what applying the plan did.
 type groupRun struct {
 	okta           okta.Group
 	ref            scimapply.GroupRef
@@ -39,6 +41,13 @@ type groupRun struct {
 	state      groupState
 	skipReason string
 
+	read groupRead    // resolveGroups, read
+	plan groupPlan    // plan, deferToEvents, safety
+	out  groupOutcome // apply
+}
+
+// groupRead is what the run read about a group: its SCIM group and both sides' members.
+type groupRead struct {
 	scim     scim.Group
 	inSCIM   bool // the SCIM group exists
 	resolved bool // inSCIM is known
@@ -48,7 +57,10 @@ type groupRun struct {
 	members       []okta.User // Okta members that should be in SCIM
 	deprovisioned int
 	scimMembers   []scim.User
+}
 
+// groupPlan is the drift found in a group and what the run decided to do about it.
+type groupPlan struct {
 	rawAdds, rawRemoves int // drift found
 	adds, removes       []scimapply.Member
 	desired, actual     int
@@ -59,7 +71,10 @@ type groupRun struct {
 	blockReason         string
 	suspicious          bool
 	partial             bool // Okta listed fewer members than it counts: removals withheld
+}
 
+// groupOutcome is what applying a group's plan did.
+type groupOutcome struct {
 	created                bool
 	added, removed, failed int
 }
@@ -164,7 +179,7 @@ func (r *run) execute(ctx, work context.Context) error {
 	}
 	r.link(ctx, work)
 	for _, g := range r.groupsIn(stateRead) {
-		r.plan(g)
+		g.plan = r.links.plan(g.read)
 	}
 	r.deferToEvents(ctx, work)
 	r.safety(ctx)
@@ -350,7 +365,7 @@ func (r *run) order(ctx context.Context) {
 // read fetches one group's Okta members and its SCIM members. Any error skips the group: a group
 // that could not be read is never treated as empty.
 func (r *run) read(ctx, work context.Context, g *groupRun) {
-	g.readAt = r.cfg.Now()
+	g.read.readAt = r.cfg.Now()
 	users, err := r.current().GroupMembers(work, g.okta.ID)
 	if err != nil {
 		if work.Err() != nil {
@@ -363,15 +378,15 @@ func (r *run) read(ctx, work context.Context, g *groupRun) {
 		r.skip(ctx, g, "Okta read failed: "+err.Error())
 		return
 	}
-	g.listed = len(users)
+	g.read.listed = len(users)
 	for _, u := range users {
 		// Okta removes a deactivated user's memberships itself (and the sync worker acts on those
 		// removals); a DEPROVISIONED member still listed must not be granted access in AWS.
 		if u.Status == "DEPROVISIONED" {
-			g.deprovisioned++
+			g.read.deprovisioned++
 			continue
 		}
-		g.members = append(g.members, u)
+		g.read.members = append(g.read.members, u)
 	}
 	if err := r.resolveGroup(work, g); err != nil {
 		r.noteSCIMErr(err)
@@ -382,8 +397,8 @@ func (r *run) read(ctx, work context.Context, g *groupRun) {
 		r.skip(ctx, g, "SCIM group lookup failed: "+err.Error())
 		return
 	}
-	if g.inSCIM {
-		ms, err := r.cfg.SCIM.ListGroupMembers(work, g.scim.ID)
+	if g.read.inSCIM {
+		ms, err := r.cfg.SCIM.ListGroupMembers(work, g.read.scim.ID)
 		if err != nil {
 			r.noteSCIMErr(err)
 			if work.Err() != nil {
@@ -393,7 +408,7 @@ func (r *run) read(ctx, work context.Context, g *groupRun) {
 			r.skip(ctx, g, "SCIM member listing failed: "+err.Error())
 			return
 		}
-		g.scimMembers = ms
+		g.read.scimMembers = ms
 		// Members are SCIM users: linking them costs nothing more.
 		r.dir.Remember(ms...)
 	}
@@ -411,13 +426,13 @@ func (r *run) link(ctx, work context.Context) {
 	seen := map[string]bool{}
 	scimUsers := map[string]bool{}
 	for _, g := range r.groupsIn(stateRead) {
-		for _, u := range g.members {
+		for _, u := range g.read.members {
 			if !seen[u.ID] {
 				seen[u.ID] = true
 				refs = append(refs, scimapply.UserRef{ID: u.ID, Login: u.Login})
 			}
 		}
-		for _, su := range g.scimMembers {
+		for _, su := range g.read.scimMembers {
 			scimUsers[su.ID] = true
 		}
 	}
@@ -445,7 +460,7 @@ func (r *run) link(ctx, work context.Context) {
 	// externalId when Okta provisioned it, else the Okta user with its userName as login.
 	byLogin := map[string]string{}
 	for _, g := range r.groupsIn(stateRead) {
-		for _, u := range g.members {
+		for _, u := range g.read.members {
 			byLogin[strings.ToLower(u.Login)] = u.ID
 		}
 	}
@@ -459,35 +474,37 @@ type links struct {
 	byLogin map[string]string    // lower-cased Okta login → Okta user id
 }
 
-// plan diffs one read group: desired = its linked Okta members, actual = its SCIM members.
-func (r *run) plan(g *groupRun) {
-	l := r.links
-	desired := make([]string, 0, len(g.members))
-	info := make(map[string]scimapply.Member, len(g.members)+len(g.scimMembers))
-	for _, u := range g.members {
+// plan diffs one read group: desired = its linked Okta members, actual = its SCIM members. The
+// safety rules and the ordering marks may still withhold part of it.
+func (l *links) plan(rd groupRead) groupPlan {
+	var p groupPlan
+	desired := make([]string, 0, len(rd.members))
+	info := make(map[string]scimapply.Member, len(rd.members)+len(rd.scimMembers))
+	for _, u := range rd.members {
 		su, ok := l.users[u.ID]
 		switch {
 		case ok:
 			desired = append(desired, su.ID)
 			info[su.ID] = scimapply.Member{SCIMID: su.ID, UserID: u.ID, Login: u.Login}
 		case l.missing[u.ID]:
-			g.unknown = append(g.unknown, scimapply.UserRef{ID: u.ID, Login: u.Login})
+			p.unknown = append(p.unknown, scimapply.UserRef{ID: u.ID, Login: u.Login})
 		default:
-			g.linkErrors++
+			p.linkErrors++
 		}
 	}
-	actual := make([]string, len(g.scimMembers))
-	for i, su := range g.scimMembers {
+	actual := make([]string, len(rd.scimMembers))
+	for i, su := range rd.scimMembers {
 		actual[i] = su.ID
 		if _, ok := info[su.ID]; !ok {
 			info[su.ID] = scimapply.Member{SCIMID: su.ID, UserID: oktaIDOf(su, l.byLogin), Login: su.UserName}
 		}
 	}
-	p := membership.PlanDiff(desired, actual)
-	g.desired, g.actual = countSet(desired), countSet(actual)
-	g.rawAdds, g.rawRemoves = len(p.Adds), len(p.Removes)
-	g.adds = members(p.Adds, info)
-	g.removes = members(p.Removes, info)
+	d := membership.PlanDiff(desired, actual)
+	p.desired, p.actual = countSet(desired), countSet(actual)
+	p.rawAdds, p.rawRemoves = len(d.Adds), len(d.Removes)
+	p.adds = members(d.Adds, info)
+	p.removes = members(d.Removes, info)
+	return p
 }
 
 // oktaIDOf returns the Okta user id of a SCIM user: its externalId when that is an Okta user id
