@@ -119,6 +119,15 @@ func WithPageSize(n int) Option {
 	}
 }
 
+// WithAdaptiveRate turns the client-side adaptive rate limiter (see ratelimit.go) on or off
+// (default on). Off is for tests that count requests against a fault schedule and must not wait.
+func WithAdaptiveRate(on bool) Option {
+	return func(c *Client) error {
+		c.adaptive = on
+		return nil
+	}
+}
+
 // withClock replaces the clock used for deadline checks and HTTP-date Retry-After (tests).
 func withClock(now func() time.Time) Option {
 	return func(c *Client) error {
@@ -142,6 +151,9 @@ type Client struct {
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand
+
+	adaptive bool
+	limit    *limiter // nil when adaptive is off
 
 	stats stats
 }
@@ -172,11 +184,15 @@ func New(baseURL string, token TokenFunc, opts ...Option) (*Client, error) {
 		now:        time.Now,
 		rnd:        rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		stats:      newStats(),
+		adaptive:   true,
 	}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, fmt.Errorf("scim: %w", err)
 		}
+	}
+	if c.adaptive {
+		c.limit = newLimiter(c.now)
 	}
 	return c, nil
 }
@@ -250,6 +266,13 @@ func (c *Client) do(ctx context.Context, cl call) (result, error) {
 		RetryWaitMax: c.maxWait,
 		CheckRetry:   a.checkRetry,
 		Backoff:      func(time.Duration, time.Duration, int, *http.Response) time.Duration { return a.wait },
+		// Called before every attempt, retries included: the shared adaptive limiter decides
+		// when it may go. A context ending meanwhile fails the attempt itself.
+		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, _ int) {
+			if c.limit != nil {
+				_ = c.limit.wait(r.Context())
+			}
+		},
 		PrepareRetry: func(r *http.Request) error {
 			r.Header.Set("Authorization", "Bearer "+a.token)
 			return nil
@@ -328,6 +351,9 @@ func (a *attempt) checkRetry(ctx context.Context, resp *http.Response, err error
 		return true, nil
 	case code == http.StatusTooManyRequests:
 		c.stats.throttles.Add(1)
+		if c.limit != nil {
+			c.limit.throttled()
+		}
 		return a.schedule(ctx, resp)
 	case code >= 500 && code != http.StatusNotImplemented:
 		c.stats.serverErrors.Add(1)

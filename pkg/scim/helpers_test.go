@@ -52,6 +52,8 @@ type fixture struct {
 // more (up to 5 s, so a Retry-After of 1 s is honoured).
 var fastRetry = WithBackoff(time.Millisecond, 5*time.Second)
 
+// newFixture builds a client with fast retries and the adaptive limiter off, so the retry
+// policy is tested on its own; ratelimit_test.go tests the limiter.
 func newFixture(tb testing.TB, so scimtest.Options, opts ...Option) *fixture {
 	tb.Helper()
 	if so.BasePath == "" {
@@ -65,7 +67,7 @@ func newFixture(tb testing.TB, so scimtest.Options, opts ...Option) *fixture {
 	tb.Cleanup(ts.Close)
 	tk := &tokens{cached: so.Token, fresh: so.Token}
 	base := ts.URL + srv.BasePath()
-	c, err := New(base, tk.get, append([]Option{fastRetry, WithRandSeed(1)}, opts...)...)
+	c, err := New(base, tk.get, append([]Option{fastRetry, WithRandSeed(1), WithAdaptiveRate(false)}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -46,6 +46,11 @@ type Stats struct {
 	Unauthorized int64
 	// RetryWait is the total backoff the client chose to wait (not measured wall time).
 	RetryWait time.Duration
+	// Rate is the adaptive limiter's current rate in requests per second; 0 means unlimited
+	// (not throttled lately, or the limiter is off).
+	Rate float64
+	// RateDecreases counts the times throttling lowered the rate.
+	RateDecreases int
 }
 
 // TotalRequests sums Requests over all operations.
@@ -92,6 +97,9 @@ func (c *Client) Stats() Stats {
 	}
 	for op, n := range c.stats.requests {
 		out.Requests[op] = n.Load()
+	}
+	if c.limit != nil {
+		out.Rate, out.RateDecreases = c.limit.state()
 	}
 	return out
 }
