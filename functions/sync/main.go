@@ -60,6 +60,14 @@ func build(ctx context.Context) (*syncer.Handler, error) {
 		led = ledger.NewMemory()
 	}
 
+	sqsClient := sqs.NewFromConfig(awsCfg)
+	var deadLetter syncer.Requeuer
+	if cfg.DLQURL != "" {
+		deadLetter = queue.NewSender(sqsClient, cfg.DLQURL)
+	} else {
+		log.Warn("DLQ_URL not set: changes given up on reach the DLQ only after MaxReceiveCount, without a reason attribute")
+	}
+
 	var groups syncer.OktaGroups
 	if cfg.OktaOrgURL != "" {
 		groups = oktaGroups{okta.NewSource(cfg.OktaOrgURL, config.Token(secrets, config.KeyOktaAPIToken))}
@@ -70,8 +78,13 @@ func build(ctx context.Context) (*syncer.Handler, error) {
 		Dir:    scimapply.NewDirectory(client, scimapply.WithSelection(cfg.Selection.Match)),
 		Ledger: led,
 		Okta:   groups,
-		// The failed changes of a partly applied pack go back to the queue this worker polls.
-		Requeue: queue.NewSender(sqs.NewFromConfig(awsCfg), cfg.QueueURL),
+		// Changes that fail on their own are isolated on the queue this worker polls; failed
+		// messages get a short backoff there instead of the queue's visibility timeout.
+		Requeue:    queue.NewSender(sqsClient, cfg.QueueURL),
+		Visibility: queue.NewVisibility(sqsClient, cfg.QueueURL),
+		DeadLetter: deadLetter,
+
+		UnprovisionedUserWait: cfg.UnprovisionedUserWait,
 
 		Selected:     cfg.Selection.Match,
 		DryRun:       cfg.DryRun,

@@ -24,6 +24,10 @@ const (
 	DefaultMaxBodyBytes         = 1 << 20
 	DefaultMaxRemovals          = 100
 	DefaultReconcileConcurrency = 4
+	// DefaultUnprovisionedUserWait is how long the sync worker retries an add for a user AWS does
+	// not know yet before it dead-letters it: assigning a user to an AWS_ group is often what
+	// makes Okta's AWS IAM Identity Center app provision the user, seconds to minutes later.
+	DefaultUnprovisionedUserWait = time.Hour
 )
 
 // Environment variable names.
@@ -46,6 +50,8 @@ const (
 	envMaxRemovals      = "MAX_REMOVALS"
 	envConcurrency      = "RECONCILE_CONCURRENCY"
 	envAllowEmptyGroups = "ALLOW_EMPTY_GROUPS"
+	envDLQURL           = "DLQ_URL"
+	envUserWait         = "UNPROVISIONED_USER_WAIT"
 )
 
 const (
@@ -95,12 +101,14 @@ type Hook struct {
 	MaxBodyBytes int64
 }
 
-// Sync is the configuration of functions/sync. QueueURL is the worker's own queue: it
-// re-enqueues the failed changes of a packed message there as single-change messages.
+// Sync is the configuration of functions/sync. QueueURL is the worker's own queue: it sets the
+// visibility of failed messages there and isolates changes that fail on their own. DLQURL
+// (optional) is its dead-letter queue: a change given up on is sent there with its reason.
 type Sync struct {
 	Common
-	ScimURL, OktaOrgURL, StateTable, QueueURL string
-	DryRun, CreateGroups, DeleteGroups        bool
+	ScimURL, OktaOrgURL, StateTable, QueueURL, DLQURL string
+	DryRun, CreateGroups, DeleteGroups                bool
+	UnprovisionedUserWait                             time.Duration
 }
 
 // Reconcile is the configuration of functions/reconcile.
@@ -137,6 +145,9 @@ func LoadSync(getenv func(string) string) (Sync, error) {
 		DryRun:       e.boolean(envDryRun, false),
 		CreateGroups: e.boolean(envCreateGroups, true),
 		DeleteGroups: e.boolean(envDeleteGroups, false),
+		DLQURL:       e.url(envDLQURL, false),
+
+		UnprovisionedUserWait: e.duration(envUserWait, DefaultUnprovisionedUserWait),
 	}
 	return s, e.err()
 }

@@ -286,9 +286,10 @@ func FuzzEncodeIDs(f *testing.F) {
 		if err != nil || len(packs) != 1 || packs[0].GroupID != e.GroupID || packs[0].DedupID != e.DedupID || !sqsBodyOK(packs[0].Body) {
 			t.Fatalf("EncodeBatch of the change: %+v, %v", packs, err)
 		}
-		// Its retry is a different message of the same group.
+		// Its retry is a different message in an isolated group of its own.
 		r, err := queue.RetryEntry(c)
-		if err != nil || r.GroupID != e.GroupID || r.DedupID == e.DedupID || !sqsIDOK(r.DedupID) || r.Body != e.Body {
+		if err != nil || r.GroupID == e.GroupID || !queue.Isolated(r.GroupID) || !sqsIDOK(r.GroupID) ||
+			r.DedupID == e.DedupID || !sqsIDOK(r.DedupID) || r.Body != e.Body {
 			t.Fatalf("RetryEntry: %+v, %v", r, err)
 		}
 

@@ -58,7 +58,13 @@ type Entry struct {
 	Body    string
 	GroupID string // MessageGroupId: one Okta group, so changes of a group are applied by one worker at a time
 	DedupID string // MessageDeduplicationId: identical for Okta's redeliveries of the same event targets
+	// Reason, when set, is sent as the String message attribute "reason": why the sync worker
+	// dead-lettered the change. The worker never reads it, so a redriven message decodes as sent.
+	Reason string
 }
+
+// ReasonAttribute is the message attribute that carries [Entry.Reason].
+const ReasonAttribute = "reason"
 
 var (
 	// ErrInvalidMessage: the body is not a well-formed message or a change is incomplete.
@@ -120,17 +126,40 @@ func Encode(c membership.Change) (Entry, error) {
 }
 
 // RetryEntry is the single-change (v1) entry the sync worker re-enqueues for a change that failed
-// inside a packed message. Its deduplication id differs from the change's own: when the pack
-// held only this change its id is the change's id, and SQS would drop the retry as a duplicate of
-// the pack for 5 minutes. It is stable, so a pack processed twice re-enqueues its failures once.
+// on its own (a user not provisioned in AWS yet, a 4xx naming the user). It goes to a message
+// group of its own, [IsolatedGroupID], so while it waits and retries it never holds back the
+// other changes of its Okta group: SQS FIFO delivers no message of a group while one of its
+// messages is in flight. Its deduplication id differs from the change's own: when the pack held
+// only this change its id is the change's id, and SQS would drop the retry as a duplicate of the
+// pack for 5 minutes. It is stable, so a pack processed twice re-enqueues its failures once.
 func RetryEntry(c membership.Change) (Entry, error) {
 	e, err := Encode(c)
 	if err != nil {
 		return Entry{}, err
 	}
+	e.GroupID = IsolatedGroupID(c)
 	e.DedupID = sqsID(DedupID(c) + "/retry")
 	return e, nil
 }
+
+// isolatedPrefix starts the message group id of an isolated change; Okta ids never contain '/'.
+const isolatedPrefix = "retry/"
+
+// IsolatedGroupID is the message group of an isolated change: one per (Okta group, user), so
+// retries of one user's changes to a group stay in order among themselves. Ordering against
+// the group's other changes is the ordering ledger's job (newest `published` wins), as it is
+// for every change.
+func IsolatedGroupID(c membership.Change) string {
+	id := GroupID(c) + "/" + c.UserID
+	if len(isolatedPrefix)+len(id) > maxIDLen || !sqsIDChars(id) {
+		sum := sha256.Sum256([]byte(id))
+		id = hex.EncodeToString(sum[:])
+	}
+	return isolatedPrefix + id
+}
+
+// Isolated reports whether a message group id is one of [IsolatedGroupID]'s.
+func Isolated(groupID string) bool { return strings.HasPrefix(groupID, isolatedPrefix) }
 
 // EncodeBatch packs the changes of one Okta delivery into v2 entries: one per MessageGroupId (an
 // Okta group; a user deactivation's "user:<id>"), cut into chunks of at most MaxPackChanges

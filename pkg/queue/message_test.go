@@ -485,8 +485,18 @@ func TestRetryEntry(t *testing.T) {
 	}
 	single, _ := Encode(c)
 	packs, _ := EncodeBatch([]membership.Change{c})
-	if e.Body != single.Body || e.GroupID != single.GroupID {
+	if e.Body != single.Body {
 		t.Errorf("retry entry %+v, want the v1 message of the change", e)
+	}
+	// Isolated: a message group of its own per (group, user), so it never holds the Okta group.
+	if e.GroupID == single.GroupID || !Isolated(e.GroupID) || Isolated(single.GroupID) ||
+		e.GroupID != "retry/"+c.GroupID+"/"+c.UserID {
+		t.Errorf("retry group %q (change's group %q)", e.GroupID, single.GroupID)
+	}
+	longUser := c
+	longUser.UserID = strings.Repeat("u", 200)
+	if le, err := RetryEntry(longUser); err != nil || !Isolated(le.GroupID) || len(le.GroupID) > maxIDLen {
+		t.Errorf("retry group of a long id: %q, %v", le.GroupID, err)
 	}
 	// Not swallowed by the dedup window of the pack it came from (a one-change pack has the
 	// change's own id), and stable so a pack processed twice re-enqueues once.

@@ -168,6 +168,9 @@ func split(entries []Entry) [][]Entry {
 	)
 	for _, e := range entries {
 		n := len(e.Body)
+		if e.Reason != "" {
+			n += len(ReasonAttribute) + len("String") + len(e.Reason) // SQS counts name, type and value
+		}
 		if len(cur) == maxBatchEntries || (len(cur) > 0 && bytes+n > maxBatchBytes) {
 			out = append(out, cur)
 			cur, bytes = nil, 0
@@ -197,12 +200,18 @@ func (s *Sender) sendBatch(ctx context.Context, batch []Entry) (int, error) {
 		for i := range batch {
 			id := strconv.Itoa(i)
 			if e, ok := pending[id]; ok {
-				in.Entries = append(in.Entries, types.SendMessageBatchRequestEntry{
+				entry := types.SendMessageBatchRequestEntry{
 					Id:                     aws.String(id),
 					MessageBody:            aws.String(e.Body),
 					MessageGroupId:         aws.String(e.GroupID),
 					MessageDeduplicationId: aws.String(e.DedupID),
-				})
+				}
+				if e.Reason != "" {
+					entry.MessageAttributes = map[string]types.MessageAttributeValue{
+						ReasonAttribute: {DataType: aws.String("String"), StringValue: aws.String(e.Reason)},
+					}
+				}
+				in.Entries = append(in.Entries, entry)
 			}
 		}
 		out, err := s.api.SendMessageBatch(ctx, in)

@@ -54,7 +54,9 @@ func (r *run) others(ctx context.Context) {
 		same := func(x membership.Change) bool {
 			return x.EventUUID == c.EventUUID && x.Kind == c.Kind && x.GroupID == c.GroupID && x.UserID == c.UserID
 		}
-		r.failWhere(same, err.Error())
+		// A rename or delete is the group's own change: it keeps its message (and so its
+		// group's later changes) and is retried after the backoff.
+		r.failWhere(same, failTransient, err.Error())
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
@@ -57,9 +58,22 @@ type Config struct {
 	Dir    *scimapply.Directory
 	Ledger ledger.Ledger
 	Okta   OktaGroups // nil: renames are logged and acknowledged, not applied
-	// Requeue takes the failed changes of a partly applied packed message; nil: such a message
-	// is reported as failed as a whole (its applied changes are then skipped by the ledger).
+	// Requeue (the worker's own queue) takes the changes that fail on their own, isolated in a
+	// message group per (group, user) so they never hold their group; nil: they stay in their
+	// message, which is then retried whole (what was applied is skipped by the ledger).
 	Requeue Requeuer
+	// Visibility sets how long a message reported failed stays in flight, i.e. its backoff
+	// (pkg/queue's Visibility on the worker's queue); nil: it waits out the queue's
+	// VisibilityTimeout (720 s in the template), holding its FIFO group all that time.
+	Visibility Visibility
+	// DeadLetter (the DLQ) takes the changes the worker gives up on, with the reason as a message
+	// attribute; nil: they are reported failed until SQS moves them after MaxReceiveCount.
+	DeadLetter Requeuer
+	// Backoff is the in-flight time of a failed message on its n-th receive; nil: DefaultBackoff.
+	Backoff func(receiveCount int) time.Duration
+	// UnprovisionedUserWait is how long an add for a user not in AWS yet is retried before it is
+	// dead-lettered; 0: config.DefaultUnprovisionedUserWait.
+	UnprovisionedUserWait time.Duration
 
 	Selected                           func(name string) bool
 	DryRun, CreateGroups, DeleteGroups bool
@@ -85,6 +99,12 @@ func NewHandler(cfg Config) *Handler {
 	if cfg.Selected == nil {
 		cfg.Selected = func(string) bool { return true }
 	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = DefaultBackoff
+	}
+	if cfg.UnprovisionedUserWait <= 0 {
+		cfg.UnprovisionedUserWait = config.DefaultUnprovisionedUserWait
+	}
 	return &Handler{cfg: cfg}
 }
 
@@ -92,11 +112,12 @@ func NewHandler(cfg Config) *Handler {
 type item struct {
 	change membership.Change
 	failed string // reason; "" when acknowledged
+	class  failClass
 }
 
 // record is one SQS message: one change (v1, or a v2 pack of one) or a pack of several.
 type record struct {
-	id          string
+	msg         queue.Record
 	items       []*item
 	undecodable string // reason; the message has no items
 }
@@ -132,11 +153,12 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	before := h.cfg.SCIM.Stats()
 
 	for _, rec := range queue.DecodeEvent(ev) {
-		rc := &record{id: rec.MessageID}
+		rc := &record{msg: rec}
 		if rec.Err != nil {
 			// It goes to the DLQ after the redrive count; the reason is here in the logs.
 			rc.undecodable = "undecodable message: " + rec.Err.Error()
 			r.log.ErrorContext(ctx, "undecodable message", "message_id", rec.MessageID, "reason", rec.Err.Error())
+			r.met.Count("ChangesFailed", 1)
 		}
 		for _, c := range rec.Changes {
 			it := &item{change: c}
@@ -149,7 +171,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	r.others(ctx)
 	r.members(ctx)
 
-	resp, failed, requeued := r.settle(ctx)
+	resp, st := r.settle(ctx)
 	after := h.cfg.SCIM.Stats()
 	r.met.Count("ScimRequests", float64(after.TotalRequests()-before.TotalRequests()))
 	r.met.Count("ScimThrottles", float64(after.Throttles-before.Throttles))
@@ -157,100 +179,18 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	if r.unauth {
 		r.met.Count("ScimUnauthorized", 1)
 	}
-	r.log.InfoContext(ctx, "batch done", "messages", len(r.records), "changes", len(r.items), "failed", failed,
-		"requeued", requeued, "scim_requests", after.TotalRequests()-before.TotalRequests(), "dry_run", h.cfg.DryRun)
+	r.log.InfoContext(ctx, "batch done", "messages", len(r.records), "changes", len(r.items), "failed", st.failed,
+		"isolated", st.isolated, "dead_lettered", st.deadLettered, "scim_requests", after.TotalRequests()-before.TotalRequests(),
+		"scim_rate", after.Rate, "dry_run", h.cfg.DryRun)
 	r.met.Flush(h.cfg.MetricsOut)
 	return resp, nil
 }
 
-// settle turns the changes' outcomes into the batch item failures. A message whose changes were
-// all acknowledged is acknowledged. A message of one change, or a pack none of whose changes was
-// acknowledged, is reported failed: SQS retries it after the visibility timeout and moves it to
-// the DLQ after the redrive count, and no acknowledged change goes with it (a pack keeps its
-// batching for the retry). A pack with some acknowledged and some failed changes is split: its
-// failed changes go back to the queue as single-change messages (queue.RetryEntry) and the pack
-// is acknowledged, so a poison change retries and dead-letters alone. If that send fails, the
-// pack is reported failed instead: its retry is cheap, the ledger skips what was applied.
-// It returns the response, the messages reported failed and the changes re-enqueued.
-func (r *run) settle(ctx context.Context) (resp events.SQSEventResponse, failed, requeued int) {
-	report := func(rc *record) {
-		failed++
-		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rc.id})
-	}
-	var (
-		split   []*record
-		entries []queue.Entry
-	)
-	for _, rc := range r.records {
-		var bad []*item
-		for _, it := range rc.items {
-			if it.failed != "" {
-				bad = append(bad, it)
-			}
-		}
-		switch {
-		case rc.undecodable != "":
-			report(rc)
-		case len(bad) == 0:
-		case len(bad) == len(rc.items) || r.h.cfg.Requeue == nil:
-			report(rc)
-		default:
-			es, err := retryEntries(bad)
-			if err != nil { // they decoded, so they encode; a bug, not bad input
-				r.log.ErrorContext(ctx, "failed change not encodable", "message_id", rc.id, "error", err.Error())
-				report(rc)
-				continue
-			}
-			split = append(split, rc)
-			entries = append(entries, es...)
-		}
-	}
-	if len(split) == 0 {
-		return resp, failed, 0
-	}
-	// The invocation's own context: the safety margin before the deadline leaves time for it.
-	if err := r.h.cfg.Requeue.SendEntries(ctx, entries); err != nil {
-		r.log.ErrorContext(ctx, "re-enqueue of failed changes failed: their packed messages are retried whole",
-			"messages", len(split), "changes", len(entries), "error", err.Error())
-		for _, rc := range split {
-			report(rc)
-		}
-		return resp, failed, 0
-	}
-	for _, rc := range split {
-		n := 0
-		var reasons []string
-		for _, it := range rc.items {
-			if it.failed != "" {
-				n++
-				if !slices.Contains(reasons, it.failed) {
-					reasons = append(reasons, it.failed)
-				}
-			}
-		}
-		r.log.WarnContext(ctx, "packed message partly applied: its failed changes were re-enqueued as single messages",
-			"message_id", rc.id, "changes", len(rc.items), "requeued", n, "reasons", reasons)
-	}
-	return resp, failed, len(entries)
-}
-
-func retryEntries(items []*item) ([]queue.Entry, error) {
-	out := make([]queue.Entry, 0, len(items))
-	for _, it := range items {
-		e, err := queue.RetryEntry(it.change)
-		if err != nil {
-			return nil, fmt.Errorf("event %s: %w", it.change.EventUUID, err)
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
-
-// failWhere fails every pending change that match selects, with reason.
-func (r *run) failWhere(match func(c membership.Change) bool, reason string) {
+// failWhere fails every pending change that match selects, with class and reason.
+func (r *run) failWhere(match func(c membership.Change) bool, class failClass, reason string) {
 	for _, m := range r.items {
 		if m.failed == "" && match(m.change) {
-			m.failed = reason
+			m.failed, m.class = reason, class
 		}
 	}
 }
@@ -279,7 +219,7 @@ func (r *run) members(ctx context.Context) {
 	col := membership.Collapse(changes)
 	for _, c := range col.Invalid {
 		reason := "invalid change: " + membership.Validate(c).Error()
-		r.failWhere(func(x membership.Change) bool { return membership.Compare(x, c) == 0 }, reason)
+		r.failWhere(func(x membership.Change) bool { return membership.Compare(x, c) == 0 }, failPermanent, reason)
 	}
 	// Older changes of a (group, user) lost to the batch's winner: acknowledge them. The winner
 	// decides, and if it fails, it is retried with everything newer.
@@ -295,7 +235,7 @@ func (r *run) members(ctx context.Context) {
 	marks, err := r.h.cfg.Ledger.Get(r.work, keys)
 	if err != nil {
 		r.log.ErrorContext(ctx, "ledger read failed: retrying the batch's membership changes", "error", err.Error())
-		r.failKeys(keys, col, "ledger read failed: "+err.Error())
+		r.failKeys(keys, col, failTransient, "ledger read failed: "+err.Error())
 		return
 	}
 
@@ -320,7 +260,7 @@ func (r *run) members(ctx context.Context) {
 			continue
 		}
 		if err := r.work.Err(); err != nil {
-			r.failChanges(pending, col, "deadline: not started before the Lambda timeout")
+			r.failChanges(pending, col, failTransient, "deadline: not started before the Lambda timeout")
 			continue
 		}
 		gw, records := r.group(ctx, pending, col)
@@ -342,7 +282,7 @@ func (r *run) members(ctx context.Context) {
 			"requests", res.Requests, "missing", len(res.Missing))
 		for _, gw := range work {
 			if err := r.work.Err(); err != nil {
-				r.failChanges(gw.pending, col, "deadline: not started before the Lambda timeout")
+				r.failChanges(gw.pending, col, failTransient, "deadline: not started before the Lambda timeout")
 				continue
 			}
 			toWrite = append(toWrite, r.apply(ctx, gw, res, col)...)
@@ -357,7 +297,7 @@ func (r *run) members(ctx context.Context) {
 		// them: retry (the PATCH is idempotent) until the mark is written.
 		r.log.ErrorContext(ctx, "ledger write failed: retrying the applied changes", "error", err.Error())
 		for _, rec := range toWrite {
-			r.failKeys([]membership.Key{rec.Key}, col, "ledger write failed: "+err.Error())
+			r.failKeys([]membership.Key{rec.Key}, col, failTransient, "ledger write failed: "+err.Error())
 		}
 	}
 }
@@ -371,7 +311,7 @@ func (r *run) skip(ctx context.Context, c membership.Change, reason string) {
 
 // failKeys fails, for each key, the winner's messages and every message of the key at least as
 // new (duplicates and equal-time losers); older ones stay acknowledged as superseded.
-func (r *run) failKeys(keys []membership.Key, col membership.Collapsed, reason string) {
+func (r *run) failKeys(keys []membership.Key, col membership.Collapsed, class failClass, reason string) {
 	for _, k := range keys {
 		w, ok := col.Members[k]
 		if !ok {
@@ -379,17 +319,17 @@ func (r *run) failKeys(keys []membership.Key, col membership.Collapsed, reason s
 		}
 		r.failWhere(func(c membership.Change) bool {
 			return c.Kind.Member() && membership.KeyOf(c) == k && !c.Published.Before(w.Published)
-		}, reason)
+		}, class, reason)
 	}
 }
 
-func (r *run) failChanges(cs []membership.Change, col membership.Collapsed, reason string) {
+func (r *run) failChanges(cs []membership.Change, col membership.Collapsed, class failClass, reason string) {
 	r.met.Count("ChangesFailed", float64(len(cs)))
 	keys := make([]membership.Key, len(cs))
 	for i, c := range cs {
 		keys[i] = membership.KeyOf(c)
 	}
-	r.failKeys(keys, col, reason)
+	r.failKeys(keys, col, class, reason)
 }
 
 // groupWork is one group's changes that need SCIM, with its resolved SCIM group.
@@ -450,12 +390,12 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 		}
 		r.log.ErrorContext(ctx, "group not in SCIM and CREATE_GROUPS=false: adds retried until it exists",
 			"group", ref.Name, "group_id", ref.ID, "adds", len(adds))
-		r.failChanges(adds, col, fmt.Sprintf("group %q not in SCIM (CREATE_GROUPS=false)", ref.Name))
+		r.failChanges(adds, col, failTransient, fmt.Sprintf("group %q not in SCIM (CREATE_GROUPS=false)", ref.Name))
 		return groupWork{}, records
 	case err != nil:
 		r.noteErr(ctx, err)
 		r.log.ErrorContext(ctx, "group resolution failed", "group", ref.Name, "group_id", ref.ID, "error", err.Error())
-		r.failChanges(pending, col, "group resolution: "+err.Error())
+		r.failChanges(pending, col, failTransient, "group resolution: "+err.Error())
 		return groupWork{}, nil
 	}
 
@@ -480,7 +420,7 @@ func (r *run) apply(ctx context.Context, gw groupWork, res scimapply.Resolution,
 	_, outcomes, err := membership.PlanChanges(pending, resolved, nil)
 	if err != nil { // the collapse already validated them; a bug, not bad input
 		r.log.ErrorContext(ctx, "plan failed", "group", g.DisplayName, "error", err.Error())
-		r.failChanges(pending, col, "plan: "+err.Error())
+		r.failChanges(pending, col, failPermanent, "plan: "+err.Error())
 		return nil
 	}
 	var plan scimapply.Plan
@@ -502,7 +442,7 @@ func (r *run) apply(ctx context.Context, gw groupWork, res scimapply.Resolution,
 		case membership.ActionUnresolved:
 			if err, ok := res.Errors[c.UserID]; ok {
 				r.noteErr(ctx, err)
-				r.failChanges([]membership.Change{c}, col, "user lookup: "+err.Error())
+				r.failChanges([]membership.Change{c}, col, classOf(err), "user lookup: "+err.Error())
 				continue
 			}
 			if c.Kind == membership.KindRemove {
@@ -510,9 +450,9 @@ func (r *run) apply(ctx context.Context, gw groupWork, res scimapply.Resolution,
 				continue
 			}
 			r.met.Count("UnknownUsers", 1)
-			r.log.ErrorContext(ctx, "user not provisioned in SCIM: add retried, then dead-lettered",
+			r.log.WarnContext(ctx, "user not provisioned in SCIM yet: the add waits apart from its group, retried with backoff, dead-lettered after UNPROVISIONED_USER_WAIT",
 				"user", c.Login, "user_id", c.UserID, "group", g.DisplayName, "group_id", c.GroupID, "event_uuid", c.EventUUID)
-			r.failChanges([]membership.Change{c}, col, fmt.Sprintf("user %s (%s) not provisioned in SCIM", c.Login, c.UserID))
+			r.failChanges([]membership.Change{c}, col, failUnprovisioned, fmt.Sprintf("user %s (%s) not provisioned in SCIM", c.Login, c.UserID))
 		}
 	}
 	if plan.Len() == 0 {
@@ -530,7 +470,7 @@ func (r *run) apply(ctx context.Context, gw groupWork, res scimapply.Resolution,
 					"group", g.DisplayName, "group_id", c.GroupID, "op", string(c.Kind), "error", res.Err.Error())
 			}
 			// The Applier counted it in ChangesFailed.
-			r.failKeys([]membership.Key{membership.KeyOf(c)}, col, res.Err.Error())
+			r.failKeys([]membership.Key{membership.KeyOf(c)}, col, classOf(res.Err), res.Err.Error())
 		default:
 			records = append(records, ledger.RecordOf(c))
 		}

@@ -1,0 +1,329 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+)
+
+// The failure path (docs/SYNC.md, "Failures and retries"). SQS FIFO delivers no message of a
+// message group while one of its messages is in flight, and Lambda's SQS event source leaves a
+// message reported in batchItemFailures in flight until its visibility timeout ends ("Handling
+// errors for an SQS event source in Lambda"). So every failure holds its Okta group for as long
+// as the failed message stays invisible, and the worker decides that time itself:
+//
+//   - A transient failure (429, 5xx, timeout, deadline, ledger, group-level errors) fails the
+//     message as it is, packed, and sets its visibility to a short backoff: everything in that
+//     group would fail the same way now, and a pack retried keeps its batching (what was applied
+//     is skipped by the ledger at no SCIM cost).
+//   - A change that fails on its own (a user AWS does not know yet, a 4xx naming the user) is
+//     moved out of its group into a message group of its own (queue.IsolatedGroupID) and its
+//     message is acknowledged: the group's other changes go on at once. The isolated change is
+//     retried with the same backoff and dead-lettered, with its reason, after
+//     UnprovisionedUserWait (unknown user) or maxIsolatedAttempts (other 4xx).
+//   - A change that can never apply (invalid, undecodable) is dead-lettered at once.
+//
+// Isolation keeps the ordering guarantees because order was never taken from queue position:
+// per (group, user) the newest `published` change wins against the ordering ledger, so an
+// isolated older add retried after a newer remove was applied is a no-op, and a newer change
+// of the same user isolated with it follows it in the same isolated group.
+
+// failClass says how a failed change is retried.
+type failClass int
+
+const (
+	// failTransient: the message is retried whole after a backoff.
+	failTransient failClass = iota
+	// failSelf: the change is isolated and retried alone, up to maxIsolatedAttempts.
+	failSelf
+	// failUnprovisioned: the user is not in AWS yet; isolated and retried alone until
+	// UnprovisionedUserWait has passed since it first failed.
+	failUnprovisioned
+	// failPermanent: retrying cannot help; dead-lettered now.
+	failPermanent
+)
+
+func (c failClass) String() string {
+	switch c {
+	case failSelf:
+		return "self"
+	case failUnprovisioned:
+		return "unprovisioned"
+	case failPermanent:
+		return "permanent"
+	}
+	return "transient"
+}
+
+// maxIsolatedAttempts bounds the receives of an isolated change that failed with a 4xx naming
+// it (not an unknown user): a few tries ride out a user deleted and re-created meanwhile.
+const maxIsolatedAttempts = 5
+
+// Backoff bounds: the first retry after 5 s, doubling up to a minute. A minute is what a
+// recovered group may still wait after an outage, and what one waiting new hire costs: one
+// SCIM lookup a minute.
+const (
+	backoffFirst = 5 * time.Second
+	backoffMax   = time.Minute
+)
+
+// DefaultBackoff is the in-flight time of a failed message on its n-th receive (1 = first
+// delivery): 5 s, 10 s, 20 s, 40 s, then 60 s.
+func DefaultBackoff(receiveCount int) time.Duration {
+	d := backoffFirst
+	for i := 1; i < receiveCount && d < backoffMax; i++ {
+		d *= 2
+	}
+	return min(d, backoffMax)
+}
+
+// Visibility sets how long received messages stay in flight (pkg/queue's Visibility).
+type Visibility interface {
+	Delay(ctx context.Context, ds []queue.Delay) error
+}
+
+// classOf classifies a SCIM error of one user's change: throttling, server errors, transport
+// errors, a rejected token and an ended context are transient; any other 4xx names the change.
+func classOf(err error) failClass {
+	var ae *scim.APIError
+	if !errors.As(err, &ae) || errors.Is(err, scim.ErrUnauthorized) {
+		return failTransient
+	}
+	if ae.Status == http.StatusTooManyRequests || ae.Status >= 500 || ae.Status == http.StatusUnauthorized {
+		return failTransient
+	}
+	return failSelf
+}
+
+// settleStats counts what settle did, for the batch log line.
+type settleStats struct {
+	failed, delayed, isolated, deadLettered int
+}
+
+// settle turns the changes' outcomes into batch item failures, visibility backoffs, isolated
+// retries and dead letters (see the comment at the top of this file).
+func (r *run) settle(ctx context.Context) (events.SQSEventResponse, settleStats) {
+	var (
+		resp       events.SQSEventResponse
+		st         settleStats
+		delays     []queue.Delay
+		isolate    []queue.Entry
+		dead       []queue.Entry
+		isolatedBy = map[*record][]queue.Entry{}
+		deadBy     = map[*record][]queue.Entry{}
+	)
+	now := r.h.cfg.Now()
+	reported := map[*record]bool{}
+	report := func(rc *record, why string) {
+		if reported[rc] {
+			return
+		}
+		reported[rc] = true
+		st.failed++
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rc.msg.MessageID})
+		d := r.h.cfg.Backoff(max(rc.msg.ReceiveCount, 1))
+		if rc.msg.ReceiptHandle != "" {
+			delays = append(delays, queue.Delay{ReceiptHandle: rc.msg.ReceiptHandle, After: d})
+		}
+		r.log.WarnContext(ctx, "message retried after backoff", "message_id", rc.msg.MessageID, "message_group", rc.msg.GroupID,
+			"receive_count", rc.msg.ReceiveCount, "backoff_s", d.Seconds(), "why", why)
+	}
+	for _, rc := range r.records {
+		if rc.undecodable != "" {
+			if r.h.cfg.DeadLetter == nil {
+				report(rc, rc.undecodable)
+				continue
+			}
+			e := queue.Entry{Body: rc.msg.Body, GroupID: orDefault(rc.msg.GroupID, "undecodable"),
+				DedupID: queue.PackDedupID([]string{"undecodable/" + rc.msg.MessageID}), Reason: rc.undecodable}
+			deadBy[rc] = []queue.Entry{e}
+			dead = append(dead, e)
+			continue
+		}
+		var bad []*item
+		for _, it := range rc.items {
+			if it.failed != "" {
+				bad = append(bad, it)
+			}
+		}
+		if len(bad) == 0 {
+			continue
+		}
+		if i := slices.IndexFunc(bad, func(it *item) bool { return it.class == failTransient }); i >= 0 {
+			report(rc, bad[i].failed)
+			continue
+		}
+		if queue.Isolated(rc.msg.GroupID) {
+			// Already alone in its group: retry it here until it is given up on.
+			if give, why := r.giveUp(rc, bad, now); give && r.h.cfg.DeadLetter != nil {
+				es, err := deadEntries(bad, why)
+				if err == nil {
+					deadBy[rc] = es
+					dead = append(dead, es...)
+					continue
+				}
+			}
+			report(rc, bad[0].failed)
+			continue
+		}
+		// In its Okta group's message: isolate what fails on its own, dead-letter what never
+		// applies, acknowledge the message so the group goes on.
+		var iso, dl []*item
+		for _, it := range bad {
+			if it.class == failPermanent && r.h.cfg.DeadLetter != nil {
+				dl = append(dl, it)
+			} else {
+				iso = append(iso, it)
+			}
+		}
+		if r.h.cfg.Requeue == nil && len(iso) > 0 {
+			report(rc, bad[0].failed)
+			continue
+		}
+		ies, err := retryEntries(iso)
+		var des []queue.Entry
+		if err == nil {
+			des, err = deadEntries(dl, "")
+		}
+		if err != nil { // they decoded, so they encode; a bug, not bad input
+			r.log.ErrorContext(ctx, "failed change not encodable", "message_id", rc.msg.MessageID, "error", err.Error())
+			report(rc, err.Error())
+			continue
+		}
+		if len(ies) > 0 {
+			isolatedBy[rc] = ies
+		}
+		if len(des) > 0 {
+			deadBy[rc] = des
+		}
+		isolate = append(isolate, ies...)
+		dead = append(dead, des...)
+	}
+
+	// The invocation's own context: the safety margin before the deadline leaves time for these.
+	if len(isolate) > 0 {
+		if err := r.h.cfg.Requeue.SendEntries(ctx, isolate); err != nil {
+			r.log.ErrorContext(ctx, "isolating failed changes failed: their messages are retried whole",
+				"changes", len(isolate), "error", err.Error())
+			for rc := range isolatedBy {
+				delete(deadBy, rc)
+				report(rc, "isolation failed: "+err.Error())
+			}
+			isolatedBy = nil
+		}
+	}
+	if len(deadBy) > 0 {
+		var send []queue.Entry
+		for _, es := range deadBy {
+			send = append(send, es...)
+		}
+		if err := r.h.cfg.DeadLetter.SendEntries(ctx, send); err != nil {
+			r.log.ErrorContext(ctx, "dead-lettering failed: the messages are retried", "changes", len(send), "error", err.Error())
+			for rc := range deadBy {
+				report(rc, "dead-letter failed: "+err.Error())
+			}
+			deadBy = nil
+		}
+	}
+	for rc, es := range isolatedBy {
+		st.isolated += len(es)
+		reasons := reasonsOf(rc)
+		r.log.WarnContext(ctx, "changes that failed on their own were moved out of their group's way; the group goes on",
+			"message_id", rc.msg.MessageID, "message_group", rc.msg.GroupID, "changes", len(rc.items), "isolated", len(es), "reasons", reasons)
+	}
+	for rc, es := range deadBy {
+		st.deadLettered += len(es)
+		for _, e := range es {
+			r.log.ErrorContext(ctx, "change dead-lettered", "message_id", rc.msg.MessageID, "message_group", rc.msg.GroupID,
+				"receive_count", rc.msg.ReceiveCount, "reason", e.Reason)
+		}
+	}
+	r.met.Count("ChangesIsolated", float64(st.isolated))
+	r.met.Count("ChangesDeadLettered", float64(st.deadLettered))
+	if len(delays) > 0 && r.h.cfg.Visibility != nil {
+		if err := r.h.cfg.Visibility.Delay(ctx, delays); err != nil {
+			r.log.ErrorContext(ctx, "setting the retry backoff failed: those messages wait out the queue's visibility timeout",
+				"messages", len(delays), "error", err.Error())
+		}
+		st.delayed = len(delays)
+	}
+	return resp, st
+}
+
+// giveUp decides whether an isolated message's failed changes are dead-lettered now, and why.
+func (r *run) giveUp(rc *record, bad []*item, now time.Time) (bool, string) {
+	for _, it := range bad {
+		switch it.class {
+		case failPermanent:
+			return true, it.failed
+		case failUnprovisioned:
+			if rc.msg.SentAt.IsZero() {
+				return false, ""
+			}
+			if waited := now.Sub(rc.msg.SentAt); waited >= r.h.cfg.UnprovisionedUserWait {
+				return true, fmt.Sprintf("%s: still unknown to AWS after %s of retries (UNPROVISIONED_USER_WAIT=%s)",
+					it.failed, waited.Round(time.Second), r.h.cfg.UnprovisionedUserWait)
+			}
+			return false, ""
+		default:
+			if rc.msg.ReceiveCount >= maxIsolatedAttempts {
+				return true, fmt.Sprintf("%s: failed %d tries", it.failed, rc.msg.ReceiveCount)
+			}
+			return false, ""
+		}
+	}
+	return false, ""
+}
+
+func retryEntries(items []*item) ([]queue.Entry, error) {
+	out := make([]queue.Entry, 0, len(items))
+	for _, it := range items {
+		e, err := queue.RetryEntry(it.change)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: %w", it.change.EventUUID, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// deadEntries encodes items for the DLQ, each with its reason (why overrides it when set).
+func deadEntries(items []*item, why string) ([]queue.Entry, error) {
+	out := make([]queue.Entry, 0, len(items))
+	for _, it := range items {
+		e, err := queue.Encode(it.change)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: %w", it.change.EventUUID, err)
+		}
+		e.DedupID = queue.PackDedupID([]string{e.DedupID, "dead"})
+		e.Reason = orDefault(why, it.failed)
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func reasonsOf(rc *record) []string {
+	var reasons []string
+	for _, it := range rc.items {
+		if it.failed != "" && !slices.Contains(reasons, it.failed) {
+			reasons = append(reasons, it.failed)
+		}
+	}
+	return reasons
+}
+
+func orDefault(s, def string) string {
+	if strings.TrimSpace(s) == "" {
+		return def
+	}
+	return s
+}
