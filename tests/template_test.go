@@ -43,7 +43,8 @@ var (
 	commonEnv = []string{"SECRET_ID", "GROUP_PREFIX", "GROUP_REGEX", "LOG_LEVEL", "METRICS_NAMESPACE"}
 	wantEnv   = map[string][]string{
 		"HookFunction": {"AUTH_HEADER", "QUEUE_URL"},
-		"SyncFunction": {"SCIM_URL", "OKTA_ORG_URL", "DRY_RUN", "CREATE_GROUPS", "DELETE_GROUPS", "STATE_TABLE", "QUEUE_URL"},
+		"SyncFunction": {"SCIM_URL", "OKTA_ORG_URL", "DRY_RUN", "CREATE_GROUPS", "DELETE_GROUPS", "STATE_TABLE", "QUEUE_URL",
+			"DLQ_URL", "UNPROVISIONED_USER_WAIT"},
 		"ReconcileFunction": {"SCIM_URL", "OKTA_ORG_URL", "DRY_RUN", "MAX_REMOVALS", "CREATE_GROUPS",
 			"RECONCILE_CONCURRENCY", "ALLOW_EMPTY_GROUPS", "STATE_TABLE"},
 	}
@@ -55,7 +56,8 @@ var emfMetrics = []string{
 	"EventsReceived", "ChangesEnqueued", "EventsDropped", "HookAuthFailures", "HookRejected",
 	"ChangesApplied", "ChangesSkipped", "ChangesFailed", "ScimRequests", "ScimThrottles",
 	"ScimUnauthorized", "ScimRetries", "LagMs", "DriftFound", "DriftRepaired",
-	"ReconcileRemovalsBlocked", "ReconcileGroupsSkipped", "UnknownUsers",
+	"ReconcileRemovalsBlocked", "ReconcileGroupsSkipped", "UnknownUsers", "ChangesIsolated",
+	"ChangesDeadLettered",
 }
 
 // Values a deployment would supply; everything else comes from the parameters' defaults.
