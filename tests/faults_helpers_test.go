@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,11 +32,10 @@ import (
 
 // faultOptions shape one fault world. Zero values take the defaults noted.
 type faultOptions struct {
-	scim       scimtest.Options
-	workers    int               // concurrent sync environments; default 2 (template: MaximumConcurrency 2)
-	timeout    time.Duration     // sync function timeout; default 60 s
-	maxReceive int               // redrive policy; default 5 (template: MaxReceiveCount 5)
-	syncEnv    map[string]string // added to the sync environment (SECRET_TTL, …)
+	scim    scimtest.Options
+	workers int               // concurrent sync environments; default 2 (template: MaximumConcurrency 2)
+	timeout time.Duration     // sync function timeout; default 60 s
+	syncEnv map[string]string // added to the sync environment (SECRET_TTL, …)
 }
 
 // faultWorld is a syncWorld with several sync environments and a request spy.
@@ -93,9 +91,6 @@ func newFaultWorld(t *testing.T, a faultAWS, name string, o faultOptions) *fault
 	if o.timeout == 0 {
 		o.timeout = 60 * time.Second
 	}
-	if o.maxReceive == 0 {
-		o.maxReceive = 5
-	}
 	ctx := context.Background()
 	o.scim.Token = e2eSCIMToken
 	srv := scimtest.New(o.scim)
@@ -106,15 +101,9 @@ func newFaultWorld(t *testing.T, a faultAWS, name string, o faultOptions) *fault
 	t.Cleanup(func() { _ = srv.Close() })
 
 	m := a.main
-	q := harness.MustCreateFIFOQueue(t, m, "faults-"+name, o.maxReceive)
-	// As in the template, the visibility timeout outlasts any invocation, so a batch in flight is
-	// never handed to a second poller; pumpFaults shortens it for the messages an invocation
-	// failed, so that they come back after a second instead of 12 minutes.
-	if _, err := m.SQS().SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
-		QueueUrl: aws.String(q.URL), Attributes: map[string]string{"VisibilityTimeout": strconv.Itoa(int(2 * o.timeout / time.Second))},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	// The template's VisibilityTimeout (720 s) and MaxReceiveCount: a reported failure stays in
+	// flight, holding its FIFO group, until the visibility the worker set itself ends.
+	q, _ := mustCreateProdQueue(t, m, "faults-"+name)
 	table := "faults-state-" + name
 	if err := ledger.CreateTable(ctx, dynamodb.NewFromConfig(a.ddb.AWSConfig()), table); err != nil {
 		t.Fatal(err)
@@ -127,7 +116,7 @@ func newFaultWorld(t *testing.T, a faultAWS, name string, o faultOptions) *fault
 	var syncs []*harness.Runtime
 	for i := range o.workers {
 		syncs = append(syncs, harness.MustStartRuntime(t, harness.MustBuildFunction(t, "sync"), harness.MergeEnv(a.env(), map[string]string{
-			"SECRET_ID": secret, "SCIM_URL": scimURL, "STATE_TABLE": table, "QUEUE_URL": q.URL, "LOG_LEVEL": "info",
+			"SECRET_ID": secret, "SCIM_URL": scimURL, "STATE_TABLE": table, "QUEUE_URL": q.URL, "DLQ_URL": q.DLQURL, "LOG_LEVEL": "info",
 		}, o.syncEnv), harness.WithFunctionName(fmt.Sprintf("sync-%s-%d", name, i)), harness.WithTimeout(o.timeout)))
 	}
 	w := &faultWorld{
@@ -324,14 +313,20 @@ func (w *faultWorld) poll(ctx context.Context, rt *harness.Runtime, fed <-chan s
 		for _, f := range resp.BatchItemFailures {
 			failed[f.ItemIdentifier] = true
 		}
+		// Reported failures stay in flight exactly as Lambda leaves them: only the visibility the
+		// worker set itself (its backoff) brings them back before the queue's 720 s. An invocation
+		// that failed as a whole (timeout, crash) is the one case the pump shortens, to
+		// crashDelay: Lambda too leaves those to the visibility timeout, and the fault tests that
+		// crash the worker are about what is applied afterwards, not about that wait.
 		var del []types.DeleteMessageBatchRequestEntry
 		var retry []types.ChangeMessageVisibilityBatchRequestEntry
 		for i, m := range msgs {
-			if ierr == nil && !failed[m.ID] {
-				del = append(del, types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(m.ReceiptHandle)})
-			} else {
+			switch {
+			case ierr != nil:
 				retry = append(retry, types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(fmt.Sprint(i)),
-					ReceiptHandle: aws.String(m.ReceiptHandle), VisibilityTimeout: retryDelay})
+					ReceiptHandle: aws.String(m.ReceiptHandle), VisibilityTimeout: crashDelay})
+			case !failed[m.ID]:
+				del = append(del, types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(m.ReceiptHandle)})
 			}
 		}
 		if len(retry) > 0 {
@@ -376,9 +371,9 @@ func (w *faultWorld) poll(ctx context.Context, rt *harness.Runtime, fed <-chan s
 	}
 }
 
-// retryDelay is how long a failed message stays invisible (seconds): production's is the queue's
-// visibility timeout, 12 minutes.
-const retryDelay = 1
+// crashDelay is how long the messages of an invocation that failed as a whole stay invisible
+// (seconds); production's is the queue's visibility timeout, 12 minutes.
+const crashDelay = 1
 
 func errorKind(err error) string {
 	var te *harness.TimeoutError

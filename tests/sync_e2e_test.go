@@ -18,9 +18,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
@@ -30,9 +28,8 @@ import (
 )
 
 const (
-	e2eHookToken  = "okta-hook-secret-e2e"
-	e2eSCIMToken  = "scim-bearer-e2e"
-	e2eMaxReceive = 3
+	e2eHookToken = "okta-hook-secret-e2e"
+	e2eSCIMToken = "scim-bearer-e2e"
 )
 
 // syncWorld is one isolated pipeline: its own queue, state table, SCIM emulator and functions.
@@ -47,7 +44,9 @@ type syncWorld struct {
 	seq   int
 }
 
-func newSyncWorld(t *testing.T, m *harness.Moto, name string, opts scimtest.Options) *syncWorld {
+// newSyncWorld starts the hook and sync bootstraps on a queue with the template's settings; env
+// adds sync environment variables (operator settings such as UNPROVISIONED_USER_WAIT).
+func newSyncWorld(t *testing.T, m *harness.Moto, name string, opts scimtest.Options, env ...map[string]string) *syncWorld {
 	t.Helper()
 	ctx := context.Background()
 	opts.Token = e2eSCIMToken
@@ -58,13 +57,9 @@ func newSyncWorld(t *testing.T, m *harness.Moto, name string, opts scimtest.Opti
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 
-	q := harness.MustCreateFIFOQueue(t, m, "changes-"+name, e2eMaxReceive)
-	// A short visibility timeout so that reported failures come back within the test.
-	if _, err := m.SQS().SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
-		QueueUrl: aws.String(q.URL), Attributes: map[string]string{"VisibilityTimeout": "1"},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	// The template's VisibilityTimeout (720 s) and MaxReceiveCount: a reported failure comes back
+	// within the test only because the worker backs it off itself.
+	q, _ := mustCreateProdQueue(t, m, "changes-"+name)
 	table := "sync-state-" + name
 	if err := ledger.CreateTable(ctx, dynamodb.NewFromConfig(m.AWSConfig()), table); err != nil {
 		t.Fatal(err)
@@ -75,8 +70,8 @@ func newSyncWorld(t *testing.T, m *harness.Moto, name string, opts scimtest.Opti
 		"SECRET_ID": secret, "QUEUE_URL": q.URL, "LOG_LEVEL": "info",
 	}), harness.WithFunctionName("hook-"+name))
 	sync := harness.MustStartRuntime(t, harness.MustBuildFunction(t, "sync"), harness.MergeEnv(m.Env(), map[string]string{
-		"SECRET_ID": secret, "SCIM_URL": scimURL, "STATE_TABLE": table, "QUEUE_URL": q.URL, "LOG_LEVEL": "info",
-	}), harness.WithFunctionName("sync-"+name), harness.WithTimeout(60*time.Second))
+		"SECRET_ID": secret, "SCIM_URL": scimURL, "STATE_TABLE": table, "QUEUE_URL": q.URL, "DLQ_URL": q.DLQURL, "LOG_LEVEL": "info",
+	}, harness.MergeEnv(env...)), harness.WithFunctionName("sync-"+name), harness.WithTimeout(60*time.Second))
 	return &syncWorld{t: t, ctx: ctx, moto: m, scim: srv, queue: q, hook: hook, sync: sync}
 }
 
@@ -305,7 +300,8 @@ func TestSyncEndToEnd(t *testing.T) {
 	})
 
 	t.Run("unknown user ends in the DLQ, everything else applied", func(t *testing.T) {
-		w := newSyncWorld(t, m, "unknown", scimtest.Options{Seed: 4})
+		// The operator's wait, short here so the test sees the DLQ; the backoff is production's.
+		w := newSyncWorld(t, m, "unknown", scimtest.Options{Seed: 4}, map[string]string{"UNPROVISIONED_USER_WAIT": "20s"})
 		var evs []oktaEvent
 		var want []string
 		for i := range 6 {
@@ -319,17 +315,23 @@ func TestSyncEndToEnd(t *testing.T) {
 		w.deliver(evs[3:]...)
 		w.pump()
 		w.expect(map[string][]string{"AWS_Unknown": want})
-		// The ghost came in a pack with three known users; the worker re-enqueued it alone, so
-		// the DLQ holds it as a single-change message and nothing else.
-		dead := w.dlq()
-		if len(dead) != 1 || len(dead[0]) != 1 || dead[0][0].EventUUID != "ghost-1" {
-			t.Fatalf("DLQ holds %+v, want only the ghost's add, alone in its message", dead)
+		// The ghost came in a pack with three known users; the worker isolated it, retried it
+		// with backoff for UNPROVISIONED_USER_WAIT, then dead-lettered it alone, with the reason.
+		msgs := harness.MustReceiveAll(t, w.moto, w.queue.DLQURL)
+		if len(msgs) != 1 {
+			t.Fatalf("DLQ holds %d messages, want only the ghost's add", len(msgs))
+		}
+		if cs, err := queue.Decode(msgs[0].Body); err != nil || len(cs) != 1 || cs[0].EventUUID != "ghost-1" {
+			t.Fatalf("DLQ holds %q (%v), want only the ghost's add, alone in its message", msgs[0].Body, err)
+		}
+		if r := msgs[0].MessageAttributes[queue.ReasonAttribute]; !strings.Contains(r, "not provisioned") || !strings.Contains(r, "UNPROVISIONED_USER_WAIT=20s") {
+			t.Fatalf("DLQ reason attribute %q", r)
 		}
 		if logs := w.sync.Logs(); !strings.Contains(logs, "user not provisioned in SCIM") || !strings.Contains(logs, "ghost@example.com") || !strings.Contains(logs, "AWS_Unknown") {
 			t.Fatal("no log line names the unknown user and the group")
 		}
-		if logs := w.sync.Logs(); !strings.Contains(logs, "re-enqueued as single messages") {
-			t.Fatal("the ghost's pack was not split")
+		if logs := w.sync.Logs(); !strings.Contains(logs, "moved out of their group's way") {
+			t.Fatal("the ghost was not isolated from its pack")
 		}
 		w.checkWire()
 	})

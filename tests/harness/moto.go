@@ -216,7 +216,8 @@ type Message struct {
 	ID, Body, ReceiptHandle string
 	GroupID, DedupID        string // MessageGroupId, MessageDeduplicationId
 	ReceiveCount            int
-	Attributes              map[string]string
+	Attributes              map[string]string // system attributes (SentTimestamp, …)
+	MessageAttributes       map[string]string // String message attributes the sender set
 }
 
 // Receive receives up to max (1 to 10) visible messages without deleting them.
@@ -228,6 +229,7 @@ func (m *Moto) Receive(ctx context.Context, queueURL string, max int) ([]Message
 		MaxNumberOfMessages:         int32(max),
 		WaitTimeSeconds:             0,
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		MessageAttributeNames:       []string{"All"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("receive from %s: %w", queueURL, err)
@@ -243,6 +245,12 @@ func (m *Moto) Receive(ctx context.Context, queueURL string, max int) ([]Message
 			DedupID:       x.Attributes["MessageDeduplicationId"],
 			ReceiveCount:  n,
 			Attributes:    x.Attributes,
+		}
+		for k, v := range x.MessageAttributes {
+			if msgs[i].MessageAttributes == nil {
+				msgs[i].MessageAttributes = map[string]string{}
+			}
+			msgs[i].MessageAttributes[k] = aws.ToString(v.StringValue)
 		}
 	}
 	return msgs, nil
