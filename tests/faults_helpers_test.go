@@ -230,6 +230,8 @@ type pumpOptions struct {
 	// stop, when not nil, is asked after every invocation (after after); true ends the pump with
 	// messages still queued, so a test can change the world and pump again.
 	stop func(n int) bool
+	// limit bounds the whole pump (default 3 minutes).
+	limit time.Duration
 }
 
 // pumpFaults plays Lambda's SQS FIFO event source mapping with one poller per sync environment:
@@ -240,7 +242,10 @@ type pumpOptions struct {
 func (w *faultWorld) pumpFaults(o pumpOptions) pumpStats {
 	w.t.Helper()
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(w.ctx, 3*time.Minute)
+	if o.limit == 0 {
+		o.limit = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, o.limit)
 	defer cancel()
 	st := pumpStats{errorKinds: map[string]int{}}
 	var mu sync.Mutex
@@ -273,7 +278,7 @@ func (w *faultWorld) pumpFaults(o pumpOptions) pumpStats {
 func (w *faultWorld) poll(ctx context.Context, rt *harness.Runtime, fed <-chan struct{}, mu *sync.Mutex, st *pumpStats, o pumpOptions) error {
 	for {
 		if ctx.Err() != nil {
-			return fmt.Errorf("queue not drained within 3 minutes: %w", ctx.Err())
+			return fmt.Errorf("queue not drained within the pump's limit: %w", ctx.Err())
 		}
 		mu.Lock()
 		stopped := st.stopped
