@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -57,7 +58,7 @@ type faultWorld struct {
 // the code under test, is what limits how fast these tests run).
 type faultAWS struct{ main, ddb *harness.Moto }
 
-func startFaultAWS(t *testing.T) faultAWS {
+func startFaultAWS(t testing.TB) faultAWS {
 	t.Helper()
 	var a faultAWS
 	var wg sync.WaitGroup
@@ -83,7 +84,7 @@ func (a faultAWS) env() map[string]string {
 	return harness.MergeEnv(a.main.Env(), map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": a.ddb.Endpoint})
 }
 
-func newFaultWorld(t *testing.T, a faultAWS, name string, o faultOptions) *faultWorld {
+func newFaultWorld(t testing.TB, a faultAWS, name string, o faultOptions) *faultWorld {
 	t.Helper()
 	if o.workers == 0 {
 		o.workers = 2
@@ -415,6 +416,43 @@ func emfCount(name string, rts ...*harness.Runtime) float64 {
 	return sum
 }
 
+// emfValues collects every value of an EMF metric (a number or an array of numbers per line).
+func emfValues(name string, rts ...*harness.Runtime) []float64 {
+	var out []float64
+	for _, rt := range rts {
+		for _, line := range rt.Output().Lines() {
+			if !strings.Contains(line, `"_aws"`) || !strings.Contains(line, `"`+name+`"`) {
+				continue
+			}
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) != nil {
+				continue
+			}
+			switch v := rec[name].(type) {
+			case float64:
+				out = append(out, v)
+			case []any:
+				for _, x := range v {
+					if f, ok := x.(float64); ok {
+						out = append(out, f)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// percentile is the nearest-rank percentile p (0..1) of vs; 0 for none.
+func percentile(vs []float64, p float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(vs))
+	i := int(math.Ceil(p*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
 // waitDepth waits until the queue holds at most n messages: Okta's deliveries of a burst spread
 // over time, and moto's FIFO queue costs O(depth) per message sent or received.
 func (w *faultWorld) waitDepth(n int) {
@@ -438,7 +476,7 @@ func (w *faultWorld) waitDepth(n int) {
 // oktaDeliveryRequest is one Okta event hook delivery as API Gateway hands it to the hook, in the
 // shape syncWorld.deliver sends. Posting the same value twice is Okta's retry: same eventId, same
 // bytes.
-func oktaDeliveryRequest(t *testing.T, eventID string, evs []oktaEvent) events.APIGatewayProxyRequest {
+func oktaDeliveryRequest(t testing.TB, eventID string, evs []oktaEvent) events.APIGatewayProxyRequest {
 	t.Helper()
 	logEvents := make([]map[string]any, 0, len(evs))
 	for _, e := range evs {

@@ -19,7 +19,7 @@ type prodQueue struct {
 	maxReceive int // RedrivePolicy.maxReceiveCount (the MaxReceiveCount parameter's default)
 }
 
-func templateQueue(t *testing.T) prodQueue {
+func templateQueue(t testing.TB) prodQueue {
 	t.Helper()
 	tpl := mustTemplate(t)
 	st := newStack(t, tpl, deployParams())
@@ -37,7 +37,7 @@ func templateQueue(t *testing.T) prodQueue {
 
 // mustCreateProdQueue creates a FIFO queue and its DLQ with the template's visibility timeout and
 // redrive count.
-func mustCreateProdQueue(t *testing.T, m *harness.Moto, name string) (harness.Queue, prodQueue) {
+func mustCreateProdQueue(t testing.TB, m *harness.Moto, name string) (harness.Queue, prodQueue) {
 	t.Helper()
 	p := templateQueue(t)
 	q := harness.MustCreateFIFOQueue(t, m, name, p.maxReceive)

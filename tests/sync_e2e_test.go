@@ -34,7 +34,7 @@ const (
 
 // syncWorld is one isolated pipeline: its own queue, state table, SCIM emulator and functions.
 type syncWorld struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	moto  *harness.Moto
 	scim  *scimtest.Server
@@ -46,7 +46,7 @@ type syncWorld struct {
 
 // newSyncWorld starts the hook and sync bootstraps on a queue with the template's settings; env
 // adds sync environment variables (operator settings such as UNPROVISIONED_USER_WAIT).
-func newSyncWorld(t *testing.T, m *harness.Moto, name string, opts scimtest.Options, env ...map[string]string) *syncWorld {
+func newSyncWorld(t testing.TB, m *harness.Moto, name string, opts scimtest.Options, env ...map[string]string) *syncWorld {
 	t.Helper()
 	ctx := context.Background()
 	opts.Token = e2eSCIMToken

@@ -750,7 +750,7 @@ var loadTemplate = sync.OnceValues(func() (cfnTemplate, error) {
 	return m, nil
 })
 
-func mustTemplate(t *testing.T) cfnTemplate {
+func mustTemplate(t testing.TB) cfnTemplate {
 	t.Helper()
 	tpl, err := loadTemplate()
 	if err != nil {
@@ -776,7 +776,7 @@ func repoRoot() (string, error) {
 	}
 }
 
-func mustRoot(t *testing.T) string {
+func mustRoot(t testing.TB) string {
 	t.Helper()
 	root, err := repoRoot()
 	if err != nil {
@@ -862,7 +862,7 @@ func (c cfnTemplate) resources() map[string]any { return asMap(c["Resources"]) }
 
 func (c cfnTemplate) typeOf(id string) string { return asString(get(c.resources(), id, "Type")) }
 
-func (c cfnTemplate) resource(t *testing.T, id string) map[string]any {
+func (c cfnTemplate) resource(t testing.TB, id string) map[string]any {
 	t.Helper()
 	r := asMap(c.resources()[id])
 	if r == nil {
@@ -871,7 +871,7 @@ func (c cfnTemplate) resource(t *testing.T, id string) map[string]any {
 	return r
 }
 
-func (c cfnTemplate) props(t *testing.T, id string) map[string]any {
+func (c cfnTemplate) props(t testing.TB, id string) map[string]any {
 	t.Helper()
 	return asMap(c.resource(t, id)["Properties"])
 }
@@ -887,7 +887,7 @@ func (c cfnTemplate) ofType(typ string) []string {
 	return ids
 }
 
-func singleOfType(t *testing.T, c cfnTemplate, typ string) string {
+func singleOfType(t testing.TB, c cfnTemplate, typ string) string {
 	t.Helper()
 	ids := c.ofType(typ)
 	if len(ids) != 1 {
@@ -923,7 +923,7 @@ func (c cfnTemplate) events(id string) map[string]any {
 }
 
 // refTo checks that v is a Ref to a resource of type typ and returns its logical ID.
-func (c cfnTemplate) refTo(t *testing.T, v any, typ string) string {
+func (c cfnTemplate) refTo(t testing.TB, v any, typ string) string {
 	t.Helper()
 	id, ok := isRef(v)
 	if !ok || c.typeOf(id) != typ {
@@ -932,7 +932,7 @@ func (c cfnTemplate) refTo(t *testing.T, v any, typ string) string {
 	return id
 }
 
-func syncQueueEvent(t *testing.T, c cfnTemplate) map[string]any {
+func syncQueueEvent(t testing.TB, c cfnTemplate) map[string]any {
 	t.Helper()
 	var found []map[string]any
 	for _, ev := range c.events("SyncFunction") {
@@ -946,7 +946,7 @@ func syncQueueEvent(t *testing.T, c cfnTemplate) map[string]any {
 	return found[0]
 }
 
-func syncQueueID(t *testing.T, c cfnTemplate) string {
+func syncQueueID(t testing.TB, c cfnTemplate) string {
 	t.Helper()
 	id, attr, ok := isGetAtt(syncQueueEvent(t, c)["Queue"])
 	if !ok || attr != "Arn" || c.typeOf(id) != "AWS::SQS::Queue" {
@@ -1075,7 +1075,7 @@ func iamMatch(pattern, s string) bool {
 // functionStatements resolves the statements of a function's role: inline policies and the
 // managed policies of this template it attaches. A function without an explicit role would get
 // SAM's generated one, whose SQS event policy covers every queue in the account.
-func (s *stack) functionStatements(t *testing.T, id string) []any {
+func (s *stack) functionStatements(t testing.TB, id string) []any {
 	t.Helper()
 	roleID, attr, ok := isGetAtt(s.tpl.functionProp(id, "Role"))
 	if !ok || attr != "Arn" || s.tpl.typeOf(roleID) != "AWS::IAM::Role" {
@@ -1114,7 +1114,7 @@ type stack struct {
 
 type noValue struct{}
 
-func newStack(t *testing.T, tpl cfnTemplate, overrides map[string]string) *stack {
+func newStack(t testing.TB, tpl cfnTemplate, overrides map[string]string) *stack {
 	t.Helper()
 	params := map[string]string{}
 	for name, p := range asMap(tpl["Parameters"]) {
@@ -1140,7 +1140,7 @@ func fakeSecretARN(name string) string {
 	return fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-AbC123", fakeRegion, fakeAccount, name)
 }
 
-func (s *stack) envOf(t *testing.T, id string) func(string) string {
+func (s *stack) envOf(t testing.TB, id string) func(string) string {
 	t.Helper()
 	env := map[string]string{}
 	for k, v := range s.tpl.functionEnv(id) {
@@ -1149,7 +1149,7 @@ func (s *stack) envOf(t *testing.T, id string) func(string) string {
 	return func(k string) string { return env[k] }
 }
 
-func (s *stack) str(t *testing.T, v any) string {
+func (s *stack) str(t testing.TB, v any) string {
 	t.Helper()
 	r := s.resolve(t, v)
 	switch r.(type) {
@@ -1160,7 +1160,7 @@ func (s *stack) str(t *testing.T, v any) string {
 	return ""
 }
 
-func (s *stack) resolve(t *testing.T, v any) any {
+func (s *stack) resolve(t testing.TB, v any) any {
 	t.Helper()
 	r, err := s.eval(v)
 	if err != nil {
@@ -1365,7 +1365,7 @@ func (s *stack) sub(arg any) (any, error) {
 	return out, firstErr
 }
 
-func (s *stack) condition(t *testing.T, name string) bool {
+func (s *stack) condition(t testing.TB, name string) bool {
 	t.Helper()
 	if name == "" {
 		return true
