@@ -117,7 +117,6 @@ func (r *run) settle(ctx context.Context) (events.SQSEventResponse, settleStats)
 		st         settleStats
 		delays     []queue.Delay
 		isolate    []queue.Entry
-		dead       []queue.Entry
 		isolatedBy = map[*record][]queue.Entry{}
 		deadBy     = map[*record][]queue.Entry{}
 	)
@@ -146,7 +145,6 @@ func (r *run) settle(ctx context.Context) (events.SQSEventResponse, settleStats)
 			e := queue.Entry{Body: rc.msg.Body, GroupID: orDefault(rc.msg.GroupID, "undecodable"),
 				DedupID: queue.PackDedupID([]string{"undecodable/" + rc.msg.MessageID}), Reason: rc.undecodable}
 			deadBy[rc] = []queue.Entry{e}
-			dead = append(dead, e)
 			continue
 		}
 		var bad []*item
@@ -168,7 +166,6 @@ func (r *run) settle(ctx context.Context) (events.SQSEventResponse, settleStats)
 				es, err := deadEntries(bad, why)
 				if err == nil {
 					deadBy[rc] = es
-					dead = append(dead, es...)
 					continue
 				}
 			}
@@ -206,7 +203,6 @@ func (r *run) settle(ctx context.Context) (events.SQSEventResponse, settleStats)
 			deadBy[rc] = des
 		}
 		isolate = append(isolate, ies...)
-		dead = append(dead, des...)
 	}
 
 	// The invocation's own context: the safety margin before the deadline leaves time for these.
