@@ -399,19 +399,8 @@ func errorKind(err error) string {
 // emfCount sums an EMF metric over the output of the given runtimes.
 func emfCount(name string, rts ...*harness.Runtime) float64 {
 	var sum float64
-	for _, rt := range rts {
-		for _, line := range rt.Output().Lines() {
-			if !strings.Contains(line, `"_aws"`) || !strings.Contains(line, `"`+name+`"`) {
-				continue
-			}
-			var rec map[string]any
-			if json.Unmarshal([]byte(line), &rec) != nil {
-				continue
-			}
-			if v, ok := rec[name].(float64); ok {
-				sum += v
-			}
-		}
+	for _, v := range emfValues(name, rts...) {
+		sum += v
 	}
 	return sum
 }
