@@ -171,7 +171,7 @@ func runDemo(ctx context.Context, opts demoOptions, out io.Writer) (*demoResult,
 	}
 	p.line("Setup (%.1fs)", time.Since(start).Seconds())
 	p.table([][]string{
-		{"  moto_server", w.moto.Endpoint, "queue " + filepath.Base(w.queue.URL) + " (DLQ after " + fmt.Sprint(maxReceive) + " receives), secret, state table"},
+		{"  moto_server", w.moto.Endpoint, "queue " + filepath.Base(w.queue.URL) + " (template settings: visibility " + fmt.Sprint(visibilitySec) + " s, DLQ after " + fmt.Sprint(maxReceive) + " receives), secret, state table"},
 		{"  AWS SSO SCIM", w.scimURL, "bearer token = the secret's aws_sso_scim_key"},
 		{"  Okta API", w.oktaURL, "SSWS token = the secret's okta_api_token"},
 		{"  functions", "hook, sync, reconcile", "built once, each running under its own Lambda runtime"},
@@ -183,7 +183,7 @@ func runDemo(ctx context.Context, opts demoOptions, out io.Writer) (*demoResult,
 	hookLogs := logCursor{rt: fns["hook"]}
 	m := newMapping(w, fns["sync"])
 	p.line("1. Okta calls the hook (events/*.json, API Gateway proxy events); sync drains the FIFO queue")
-	p.line("   (batches of up to %d, batch item failures retried, DLQ after %d receives)", batchSize, maxReceive)
+	p.line("   (batches of up to %d; failures backed off by the worker, unknown users waited for %s, then the DLQ)", batchSize, userWait)
 	for _, d := range demoPlan() {
 		if d.okta != nil {
 			if err := d.okta(w); err != nil {
@@ -498,6 +498,11 @@ func deadLetterOf(m harness.Message, syncLogs []logLine) deadLetter {
 	d := deadLetter{
 		change: strings.Join(parts, "; "),
 		reason: "reported as failed by sync (make demo V=1 shows its logs)",
+	}
+	if r := m.MessageAttributes[queue.ReasonAttribute]; r != "" {
+		// The worker dead-lettered it itself and said why.
+		d.reason = r
+		return d
 	}
 	for _, l := range syncLogs {
 		if !uuids[l.str("event_uuid")] || (l.str("level") != "ERROR" && l.str("level") != "WARN") {

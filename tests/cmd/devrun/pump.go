@@ -88,7 +88,9 @@ func (m *mapping) poll(ctx context.Context) (b batch, ok bool, err error) {
 // failures, and calls each (may be nil) after every batch.
 func (m *mapping) drain(ctx context.Context, each func(batch)) ([]batch, error) {
 	var all []batch
-	deadline := time.Now().Add(time.Duration(maxReceive*visibilitySec)*time.Second + time.Minute)
+	// The worker's own backoff (5 s doubling) brings failures back; 3 minutes covers the demo's
+	// 20 s UNPROVISIONED_USER_WAIT many times over.
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		b, ok, err := m.poll(ctx)
 		if err != nil {

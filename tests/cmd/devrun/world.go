@@ -48,8 +48,13 @@ const (
 	bobSCIMName   = "bob.smith@corp.example" // provisioned before his Okta login changed: linked by externalId
 	eveSCIMName   = "eve.ops@example.com"    // created by hand in the AWS console: no Okta identity
 	queueName     = "okta-aws-sso-sync"
-	maxReceive    = 3 // the template's MaxReceiveCount is 5; 3 keeps a failing demo short
-	visibilitySec = 2
+	// The template's queue: MaxReceiveCount 100 and VisibilityTimeout 720 s, so a failure the sync
+	// worker does not back off itself would stall the demo for 12 minutes, as in production.
+	maxReceive    = 100
+	visibilitySec = 720
+	// userWait is the demo's UNPROVISIONED_USER_WAIT (production default 1h): an operator setting,
+	// short so the demo shows an unknown user's add reach the DLQ with its reason.
+	userWait = "20s"
 )
 
 // oktaUser and oktaGroup are the seeded Okta world.
@@ -185,7 +190,6 @@ func startWorld(ctx context.Context, m *harness.Moto, name string) (w *world, er
 	if w.queue, err = w.moto.CreateFIFOQueue(ctx, queueName+"-"+name, maxReceive); err != nil {
 		return nil, err
 	}
-	// Short, so a reported batch item failure comes back within the demo.
 	if _, err = w.moto.SQS().SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
 		QueueUrl:   aws.String(w.queue.URL),
 		Attributes: map[string]string{"VisibilityTimeout": fmt.Sprint(visibilitySec)},
@@ -221,7 +225,8 @@ func (w *world) env(fn string) map[string]string {
 		e["QUEUE_URL"] = w.queue.URL
 	case "sync":
 		e["SCIM_URL"], e["OKTA_ORG_URL"], e["STATE_TABLE"] = w.scimURL, w.oktaURL, w.table
-		e["QUEUE_URL"] = w.queue.URL // where it re-enqueues the failed changes of a pack
+		e["QUEUE_URL"] = w.queue.URL // where it backs failures off and isolates changes that fail on their own
+		e["DLQ_URL"], e["UNPROVISIONED_USER_WAIT"] = w.queue.DLQURL, userWait
 	case "reconcile":
 		e["SCIM_URL"], e["OKTA_ORG_URL"], e["STATE_TABLE"] = w.scimURL, w.oktaURL, w.table
 	}
