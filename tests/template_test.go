@@ -453,6 +453,11 @@ func TestTemplateAlarms(t *testing.T) {
 				if q, attr, _ := isGetAtt(dimension(p, "QueueName")); q == dlqID && attr == "QueueName" {
 					found["dlq"] = true
 				}
+			case nsName == "AWS/SQS" && metric == "ApproximateAgeOfOldestMessage":
+				// Lag operators can see: the sync queue's oldest message, alarmed on an age.
+				if q, attr, _ := isGetAtt(dimension(p, "QueueName")); q == syncQueueID(t, tpl) && attr == "QueueName" && p["Threshold"] != nil {
+					found["queue-age"] = true
+				}
 			case nsName == "AWS/Lambda" && metric == "Errors" && firesOnFirst(p):
 				if fn, _ := isRef(dimension(p, "FunctionName")); fn != "" {
 					found["errors:"+fn] = true
@@ -474,7 +479,7 @@ func TestTemplateAlarms(t *testing.T) {
 			found[metric] = true
 		}
 	}
-	want := []string{"dlq", "ScimUnauthorized", "ReconcileRemovalsBlocked"}
+	want := []string{"dlq", "queue-age", "ScimUnauthorized", "ReconcileRemovalsBlocked"}
 	for id := range templateFunctions {
 		want = append(want, "errors:"+id)
 	}
