@@ -28,26 +28,26 @@ const (
 	oktaToken       = oktatest.DefaultToken
 	scimBasePath    = "/demo-tenant/scim/v2"
 
-	engineersID   = "00g8f2aa1bEngR4Hs5d7"
-	readOnlyID    = "00g8f2bb2cRdoS5It5d7"
-	marketingID   = "00g8f2cc3dMktT6Ju5d7"
-	adminsID      = "00g8f2dd4eAdmV8Kw5d7" // not in the samples: created in Okta while the hook was down
-	engineers     = "AWS_Engineers"
-	engineering   = "AWS_Engineering" // AWS_Engineers' name after hook-delivery-rename.json
-	readOnly      = "AWS_ReadOnly"
-	marketing     = "Marketing"
-	admins        = "AWS_Admins"
-	janeID        = "00u8f3kq2rTzGm4Wd5d7"
-	bobID         = "00u8f3lm9sVbHn2Xe5d7"
-	carolID       = "00u8f3np4tWcJp7Yf5d7"
-	daveID        = "00u8f3pq5uXdKr8Zg5d7" // not in the samples: his add reached Okta while the hook was down
-	janeLogin     = "jane.doe@example.com"
-	bobLogin      = "bob.smith@example.com"
-	carolLogin    = "carol.white@example.com"
-	daveLogin     = "dave.lee@example.com"
-	bobSCIMName   = "bob.smith@corp.example" // provisioned before his Okta login changed: linked by externalId
-	eveSCIMName   = "eve.ops@example.com"    // created by hand in the AWS console: no Okta identity
-	queueName     = "okta-aws-sso-sync"
+	engineersID = "00g8f2aa1bEngR4Hs5d7"
+	readOnlyID  = "00g8f2bb2cRdoS5It5d7"
+	marketingID = "00g8f2cc3dMktT6Ju5d7"
+	adminsID    = "00g8f2dd4eAdmV8Kw5d7" // not in the samples: created in Okta while the hook was down
+	engineers   = "AWS_Engineers"
+	engineering = "AWS_Engineering" // AWS_Engineers' name after hook-delivery-rename.json
+	readOnly    = "AWS_ReadOnly"
+	marketing   = "Marketing"
+	admins      = "AWS_Admins"
+	janeID      = "00u8f3kq2rTzGm4Wd5d7"
+	bobID       = "00u8f3lm9sVbHn2Xe5d7"
+	carolID     = "00u8f3np4tWcJp7Yf5d7"
+	daveID      = "00u8f3pq5uXdKr8Zg5d7" // not in the samples: his add reached Okta while the hook was down
+	janeLogin   = "jane.doe@example.com"
+	bobLogin    = "bob.smith@example.com"
+	carolLogin  = "carol.white@example.com"
+	daveLogin   = "dave.lee@example.com"
+	bobSCIMName = "bob.smith@corp.example" // provisioned before his Okta login changed: linked by externalId
+	eveSCIMName = "eve.ops@example.com"    // created by hand in the AWS console: no Okta identity
+	queueName   = "okta-aws-sso-sync"
 	// The template's queue: MaxReceiveCount 100 and VisibilityTimeout 720 s, so a failure the sync
 	// worker does not back off itself would stall the demo for 12 minutes, as in production.
 	maxReceive    = 100
