@@ -7,8 +7,9 @@ package tests
 // remove without values, a write to an unselected group, a route the worker never uses).
 //
 // Time is modelled, not waited for: fault windows are counted in SCIM requests or sync
-// invocations rather than seconds, so a slow machine sees the same faults; a failed message comes
-// back after 1 s instead of the queue's 12 minutes.
+// invocations rather than seconds, so a slow machine sees the same faults. The queue has the
+// template's settings (720 s visibility): a reported failure comes back after the backoff the
+// worker sets itself (5 s, doubling), a crashed invocation's messages after 1 s (crashDelay).
 
 import (
 	"encoding/json"
@@ -208,14 +209,14 @@ func TestFaultsEndToEnd(t *testing.T) {
 			}
 		}})
 		failed, requeued := batchTotals(w.syncs...)
-		t.Logf("sync: %s; %d messages reported failed, %d changes re-enqueued; %d SCIM requests, %d 5xx (%d injected), routes %v", st, failed, requeued, w.scim.TotalRequests(), w.scim.ServerErrors(), injected, w.scim.Requests())
+		t.Logf("sync: %s; %d messages reported failed, %d changes isolated; %d SCIM requests, %d 5xx (%d injected), routes %v", st, failed, requeued, w.scim.TotalRequests(), w.scim.ServerErrors(), injected, w.scim.Requests())
 		w.expect(want)
 		w.checkFaultWire()
 		if w.scim.ServerErrors() != injected || patches1 <= 6 || posts < 2 {
 			t.Errorf("faults not injected as planned: %d 5xx of %d, %d PATCHes to AWS_Burst1, %d POST /Groups", w.scim.ServerErrors(), injected, patches1, posts)
 		}
 		if failed+requeued == 0 {
-			t.Errorf("the exhausted PATCH was not reported or re-enqueued: %s", st)
+			t.Errorf("the exhausted PATCH was not reported or isolated: %s", st)
 		}
 		if dead := w.dlq(); len(dead) != 0 {
 			t.Fatalf("%d changes in the DLQ after transient 5xx: %+v", len(dead), dead[0])
@@ -271,12 +272,12 @@ func TestFaultsEndToEnd(t *testing.T) {
 		st := w.pumpFaults(pumpOptions{after: func(n int) {
 			spike.Lock()
 			defer spike.Unlock()
-			// Short, because a failed message is back after 1 s here (12 minutes in production):
-			// a long spike would spend the redrive limit that production spreads over an hour.
+			// Short: a crashed invocation's messages come back after 1 s here (12 minutes in
+			// production), so a long spike would spend receives that production spreads over hours.
 			slow = n >= 1 && n < 3
 		}})
 		failed, requeued := batchTotals(w.syncs...)
-		t.Logf("sync: %s; %d messages reported failed, %d changes re-enqueued; %d SCIM requests", st, failed, requeued, w.scim.TotalRequests())
+		t.Logf("sync: %s; %d messages reported failed, %d changes isolated; %d SCIM requests", st, failed, requeued, w.scim.TotalRequests())
 		w.expect(want)
 		w.checkFaultWire()
 		if failed+requeued+st.errors == 0 {

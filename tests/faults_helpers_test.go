@@ -378,7 +378,8 @@ func (w *faultWorld) poll(ctx context.Context, rt *harness.Runtime, fed <-chan s
 }
 
 // crashDelay is how long the messages of an invocation that failed as a whole stay invisible
-// (seconds); production's is the queue's visibility timeout, 12 minutes.
+// (seconds); production's is the queue's visibility timeout, 12 minutes. Reported failures are not
+// shortened by the pump: the worker sets their backoff itself.
 const crashDelay = 1
 
 func errorKind(err error) string {
@@ -524,9 +525,9 @@ func oktaEmptyPage(groupID string, n int) oktatest.Fault {
 }
 
 // batchTotals sums the "batch done" log lines of the sync environments: messages reported failed
-// and changes re-enqueued as single messages (a packed message partly applied is split, not
-// reported). Their sum is how many retries the worker asked for.
-func batchTotals(rts ...*harness.Runtime) (failed, requeued int) {
+// (retried after the worker's backoff) and changes isolated into message groups of their own.
+// Their sum is how many retries the worker asked for.
+func batchTotals(rts ...*harness.Runtime) (failed, isolated int) {
 	for _, rt := range rts {
 		for _, line := range rt.Output().Lines() {
 			if !strings.Contains(line, `"batch done"`) {
@@ -534,13 +535,13 @@ func batchTotals(rts ...*harness.Runtime) (failed, requeued int) {
 			}
 			var rec struct {
 				Msg              string
-				Failed, Requeued int
+				Failed, Isolated int
 			}
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "batch done" {
 				failed += rec.Failed
-				requeued += rec.Requeued
+				isolated += rec.Isolated
 			}
 		}
 	}
-	return failed, requeued
+	return failed, isolated
 }

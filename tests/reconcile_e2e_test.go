@@ -377,7 +377,7 @@ func TestReconcileEndToEnd(t *testing.T) {
 		// An Okta event published before the reconcile read, delivered late, must not undo the
 		// repair; one published after it must win. The real sync worker decides against the
 		// marks the reconciler wrote to STATE_TABLE.
-		// The worker's own queue (QUEUE_URL, for re-enqueued changes of packs); this test invokes
+		// The worker's own queue (QUEUE_URL, for backoff and isolated changes); this test invokes
 		// it directly with single-change messages.
 		q := harness.MustCreateFIFOQueue(t, w.moto, "reconcile-sync", 3)
 		sync := harness.MustStartRuntime(t, harness.MustBuildFunction(t, "sync"), harness.MergeEnv(w.env, map[string]string{"QUEUE_URL": q.URL}),

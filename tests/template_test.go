@@ -191,9 +191,16 @@ func TestTemplateEnvironmentSatisfiesConfig(t *testing.T) {
 	if want := st.str(t, map[string]any{"Ref": tableID}); syncCfg.StateTable != want {
 		t.Errorf("sync STATE_TABLE = %q, want the table %q", syncCfg.StateTable, want)
 	}
-	// The worker re-enqueues a pack's failed changes on the queue it polls.
+	// The worker backs failures off and isolates changes on the queue it polls, and dead-letters
+	// with a reason into the queue's own DLQ, waiting UnprovisionedUserWait (1h) for unknown users.
 	if want := st.str(t, map[string]any{"Ref": queueID}); syncCfg.QueueURL != want {
-		t.Errorf("sync re-enqueues to %q, polls %q", syncCfg.QueueURL, want)
+		t.Errorf("sync isolates to %q, polls %q", syncCfg.QueueURL, want)
+	}
+	if dlq, _, _ := isGetAtt(get(tpl.props(t, queueID), "RedrivePolicy", "deadLetterTargetArn")); syncCfg.DLQURL != st.str(t, map[string]any{"Ref": dlq}) {
+		t.Errorf("sync DLQ_URL = %q, want the queue's dead-letter queue %s", syncCfg.DLQURL, dlq)
+	}
+	if syncCfg.UnprovisionedUserWait != time.Hour {
+		t.Errorf("sync UNPROVISIONED_USER_WAIT = %s, want the 1h default", syncCfg.UnprovisionedUserWait)
 	}
 
 	rec, err := config.LoadReconcile(st.envOf(t, "ReconcileFunction"))
@@ -581,9 +588,11 @@ func TestTemplateIAM(t *testing.T) {
 				mustNot[queueARN] = []string{"sqs:ReceiveMessage", "sqs:DeleteMessage"}
 				mustNot[tableARN] = []string{"dynamodb:PutItem"}
 			case "SyncFunction":
-				// What the Lambda poller needs, the re-enqueue of a pack's failed changes, and
-				// pkg/ledger's calls.
-				must[queueARN] = []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"}
+				// What the Lambda poller needs, the worker's backoff (ChangeMessageVisibility) and
+				// isolation (SendMessage), its dead letters, and pkg/ledger's calls.
+				must[queueARN] = []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage", "sqs:ChangeMessageVisibility"}
+				dlqID, _, _ := isGetAtt(get(tpl.props(t, queueID), "RedrivePolicy", "deadLetterTargetArn"))
+				must[st.str(t, map[string]any{"Fn::GetAtt": []any{dlqID, "Arn"}})] = []string{"sqs:SendMessage"}
 				must[tableARN] = []string{"dynamodb:BatchGetItem", "dynamodb:PutItem"}
 				mustNot[queueARN] = []string{"sqs:PurgeQueue", "sqs:DeleteQueue"}
 				mustNot[tableARN] = []string{"dynamodb:DeleteTable", "dynamodb:Scan"}

@@ -773,9 +773,9 @@ func (s *safeBuffer) String() string {
 }
 
 // TestMappingRedrive checks the event source mapping the demo and make local play: a change
-// sync cannot apply, packed with one it can, is re-enqueued alone and the pack acknowledged; the
-// single is reported, left in the queue, redelivered until the redrive policy moves it to the
-// DLQ; the DLQ entry names the reason.
+// sync cannot apply (a user AWS does not know), packed with one it can, is isolated alone and the
+// pack acknowledged; the isolated change is reported, backed off by the worker and redelivered
+// until UNPROVISIONED_USER_WAIT ends; then the worker dead-letters it with the reason.
 func TestMappingRedrive(t *testing.T) {
 	ctx := testContext(t)
 	w, err := startWorld(ctx, sharedMoto(t), "redrive")
