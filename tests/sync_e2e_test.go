@@ -45,7 +45,8 @@ type syncWorld struct {
 }
 
 // newSyncWorld starts the hook and sync bootstraps on a queue with the template's settings; env
-// adds sync environment variables (operator settings such as UNPROVISIONED_USER_WAIT).
+// adds environment variables to both (operator settings such as GROUP_REGEX or
+// UNPROVISIONED_USER_WAIT; each function ignores what it does not read).
 func newSyncWorld(t testing.TB, m *harness.Moto, name string, opts scimtest.Options, env ...map[string]string) *syncWorld {
 	t.Helper()
 	ctx := context.Background()
@@ -68,7 +69,7 @@ func newSyncWorld(t testing.TB, m *harness.Moto, name string, opts scimtest.Opti
 
 	hook := harness.MustStartRuntime(t, harness.MustBuildFunction(t, "hook"), harness.MergeEnv(m.Env(), map[string]string{
 		"SECRET_ID": secret, "QUEUE_URL": q.URL, "LOG_LEVEL": "info",
-	}), harness.WithFunctionName("hook-"+name))
+	}, harness.MergeEnv(env...)), harness.WithFunctionName("hook-"+name))
 	sync := harness.MustStartRuntime(t, harness.MustBuildFunction(t, "sync"), harness.MergeEnv(m.Env(), map[string]string{
 		"SECRET_ID": secret, "SCIM_URL": scimURL, "STATE_TABLE": table, "QUEUE_URL": q.URL, "DLQ_URL": q.DLQURL, "LOG_LEVEL": "info",
 	}, harness.MergeEnv(env...)), harness.WithFunctionName("sync-"+name), harness.WithTimeout(60*time.Second))
@@ -332,6 +333,26 @@ func TestSyncEndToEnd(t *testing.T) {
 		}
 		if logs := w.sync.Logs(); !strings.Contains(logs, "moved out of their group's way") {
 			t.Fatal("the ghost was not isolated from its pack")
+		}
+		w.checkWire()
+	})
+
+	t.Run("GROUP_REGEX selects whole group names", func(t *testing.T) {
+		w := newSyncWorld(t, m, "regex", scimtest.Options{Seed: 6}, map[string]string{"GROUP_REGEX": "AWS_(Admins|Dev)"})
+		legacy := w.scim.AddGroup("LEGACY_AWS_Dev_x", "")
+		var evs []oktaEvent
+		for i, g := range []struct{ id, name string }{{"00gRXA", "AWS_Admins"}, {"00gRXD", "AWS_Dev"}, {"00gRXL", "LEGACY_AWS_Dev_x"}, {"00gRXE", "AWS_Admins_EU"}} {
+			login := fmt.Sprintf("rx%d@example.com", i)
+			w.scim.AddUser(login, fmt.Sprintf("00uRX%d", i))
+			evs = append(evs, memberEvent("add", fmt.Sprintf("rx-%d", i), base, fmt.Sprintf("00uRX%d", i), login, g.id, g.name))
+		}
+		w.deliver(evs...)
+		w.pump()
+		// Only the two whole-name matches are synced: no member written to the legacy group, no
+		// AWS_Admins_EU created.
+		w.expect(map[string][]string{"AWS_Admins": {"rx0@example.com"}, "AWS_Dev": {"rx1@example.com"}, "LEGACY_AWS_Dev_x": {}})
+		if got := w.scim.Members(legacy); len(got) != 0 {
+			t.Fatalf("unselected LEGACY_AWS_Dev_x got members %v", got)
 		}
 		w.checkWire()
 	})

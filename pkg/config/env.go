@@ -68,12 +68,21 @@ type EnvError struct {
 
 func (e *EnvError) Error() string { return e.Var + ": " + e.Reason }
 
-// Selection decides which Okta groups are synced: Regex when set, otherwise names with Prefix.
+// Selection decides which Okta groups are synced: Regex when set (matched against the whole
+// name), otherwise names with Prefix.
 // An empty GROUP_PREFIX means the default AWS_, never "every group": selecting all groups takes
 // an explicit GROUP_REGEX such as ".*".
 type Selection struct {
 	Prefix string
 	Regex  *regexp.Regexp
+}
+
+// anchored compiles a GROUP_REGEX to match whole group names only. Unanchored, AWS_(Admins|Dev)
+// would also select LEGACY_AWS_Dev_x, and a selection that grows by accident writes to groups
+// nobody meant to sync; anchored, a prefix takes an explicit AWS_.* . One rule for hook, sync and
+// reconcile, since all three select through [Selection.Match].
+func anchored(expr string) *regexp.Regexp {
+	return regexp.MustCompile(`^(?:` + expr + `)$`)
 }
 
 // Match reports whether the Okta group name is selected.
@@ -202,12 +211,12 @@ func (e *env) common() Common {
 		e.fail(envSecretID, "required (Secrets Manager secret id or ARN)")
 	}
 	if v := e.get(envGroupRegex); v != "" {
-		re, err := regexp.Compile(v)
-		if err != nil {
-			// regexp's message quotes the offending fragment, which is what the operator needs.
+		// Compiled as written first, so the error quotes the operator's own fragment.
+		if _, err := regexp.Compile(v); err != nil {
 			e.fail(envGroupRegex, "invalid regular expression: %v", err)
+		} else {
+			c.Selection.Regex = anchored(v)
 		}
-		c.Selection.Regex = re
 	}
 	return c
 }

@@ -205,3 +205,37 @@ func TestLoadSyncAndReconcile(t *testing.T) {
 		t.Errorf("LoadReconcile = %+v", r)
 	}
 }
+
+// GROUP_REGEX matches whole names, the same for every function.
+func TestGroupRegexIsAnchored(t *testing.T) {
+	env := map[string]string{"SECRET_ID": "s", "QUEUE_URL": "https://sqs.example/q", "SCIM_URL": "https://scim.example/v2",
+		"OKTA_ORG_URL": "https://example.okta.com", "GROUP_REGEX": "AWS_(Admins|Dev)"}
+	h, err := LoadHook(getenv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadSync(getenv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := LoadReconcile(getenv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{
+		"AWS_Admins": true, "AWS_Dev": true,
+		"LEGACY_AWS_Dev_x": false, "AWS_Admins_EU": false, "xAWS_Dev": false, "AWS_": false,
+	} {
+		for fn, sel := range map[string]Selection{"hook": h.Selection, "sync": s.Selection, "reconcile": r.Selection} {
+			if got := sel.Match(name); got != want {
+				t.Errorf("%s: GROUP_REGEX AWS_(Admins|Dev) selects %q = %v, want %v", fn, name, got, want)
+			}
+		}
+	}
+	// An explicit prefix pattern still works, and alternation binds inside the anchors.
+	env["GROUP_REGEX"] = "AWS_.*|SSO_Admins"
+	h, _ = LoadHook(getenv(env))
+	if !h.Selection.Match("AWS_x") || !h.Selection.Match("SSO_Admins") || h.Selection.Match("SSO_Admins_old") || h.Selection.Match("X_AWS_x") {
+		t.Error("AWS_.*|SSO_Admins not anchored as a whole")
+	}
+}
