@@ -239,3 +239,34 @@ func TestGroupRegexIsAnchored(t *testing.T) {
 		t.Error("AWS_.*|SSO_Admins not anchored as a whole")
 	}
 }
+
+// The sync worker's failure-path settings: defaults, and a bad value names its variable.
+func TestSyncRetrySettings(t *testing.T) {
+	env := map[string]string{"SECRET_ID": "s", "QUEUE_URL": "https://sqs.example/q", "SCIM_URL": "https://scim.example/v2"}
+	s, err := LoadSync(getenv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.UnprovisionedUserWait != DefaultUnprovisionedUserWait || s.DLQURL != "" {
+		t.Fatalf("defaults: wait %s, DLQ %q", s.UnprovisionedUserWait, s.DLQURL)
+	}
+	env["UNPROVISIONED_USER_WAIT"], env["DLQ_URL"] = "90m", "https://sqs.example/dlq/"
+	if s, err = LoadSync(getenv(env)); err != nil || s.UnprovisionedUserWait != 90*time.Minute || s.DLQURL != "https://sqs.example/dlq" {
+		t.Fatalf("set: %+v, %v", s, err)
+	}
+	for _, bad := range []map[string]string{{"UNPROVISIONED_USER_WAIT": "soon"}, {"UNPROVISIONED_USER_WAIT": "-1h"}, {"DLQ_URL": "not a url"}} {
+		e := map[string]string{}
+		for k, v := range env {
+			e[k] = v
+		}
+		var name string
+		for k, v := range bad {
+			e[k], name = v, k
+		}
+		_, err := LoadSync(getenv(e))
+		var ee *EnvError
+		if !errors.As(err, &ee) || ee.Var != name {
+			t.Errorf("%v: err %v, want an EnvError naming %s", bad, err, name)
+		}
+	}
+}
