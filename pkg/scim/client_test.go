@@ -214,6 +214,12 @@ func TestGroupLifecycle(t *testing.T) {
 	if _, err := f.c.FindGroupByDisplayName(ctx, "AWS_None"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing group: %v", err)
 	}
+	if got, err := f.c.FindGroupByExternalID(ctx, "00g1"); err != nil || got != g {
+		t.Errorf("FindGroupByExternalID = %+v, %v", got, err)
+	}
+	if _, err := f.c.FindGroupByExternalID(ctx, "00gNone"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing externalId: %v", err)
+	}
 	for i, want := range []bool{true, true, false} {
 		if in, err := f.c.IsMember(ctx, g.ID, ids[i]); err != nil || in != want {
 			t.Errorf("IsMember(user %d) = %v, %v", i, in, err)

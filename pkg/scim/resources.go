@@ -253,6 +253,26 @@ func (c *Client) FindGroupByDisplayName(ctx context.Context, name string) (Group
 	return l.Resources[0].group(), nil
 }
 
+// FindGroupByExternalID returns the group whose externalId is id (this project sets it to the
+// Okta group id), or ErrNotFound. AWS documents (externalId) as a ListGroups filter
+// (docs.aws.amazon.com/singlesignon/latest/developerguide/listgroups.html, "Supported filter
+// combinations"). externalId is not unique in AWS; the first match is returned and callers that
+// must know about a second use ListGroups.
+func (c *Client) FindGroupByExternalID(ctx context.Context, id string) (Group, error) {
+	if id == "" {
+		return Group{}, fmt.Errorf("find group by externalId %q: %w", id, ErrNotFound)
+	}
+	var l listJSON[groupJSON]
+	if _, err := c.do(ctx, call{op: OpFindGroupByExternalID, method: http.MethodGet, path: "/Groups",
+		query: filterQuery(eqFilter("externalId", id)), out: &l}); err != nil {
+		return Group{}, fmt.Errorf("find group by externalId %q: %w", id, err)
+	}
+	if len(l.Resources) == 0 {
+		return Group{}, fmt.Errorf("find group by externalId %q: %w", id, ErrNotFound)
+	}
+	return l.Resources[0].group(), nil
+}
+
 // ListGroups calls fn with every page of groups until the last page or fn's first error.
 func (c *Client) ListGroups(ctx context.Context, fn func([]Group) error) error {
 	err := listAll(ctx, c, OpListGroups, "/Groups", "", func(page []groupJSON) error {

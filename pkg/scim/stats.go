@@ -13,6 +13,7 @@ const (
 	OpListUsers              = "ListUsers"
 	OpListGroupMembers       = "ListGroupMembers"
 	OpFindGroupByDisplayName = "FindGroupByDisplayName"
+	OpFindGroupByExternalID  = "FindGroupByExternalID"
 	OpGetGroup               = "GetGroup"
 	OpCreateGroup            = "CreateGroup"
 	OpDeleteGroup            = "DeleteGroup"
@@ -25,7 +26,7 @@ const (
 
 var allOps = []string{
 	OpGetUser, OpFindUserByUserName, OpFindUserByExternalID, OpListUsers, OpListGroupMembers,
-	OpFindGroupByDisplayName, OpGetGroup, OpCreateGroup, OpDeleteGroup, OpIsMember, OpListGroups,
+	OpFindGroupByDisplayName, OpFindGroupByExternalID, OpGetGroup, OpCreateGroup, OpDeleteGroup, OpIsMember, OpListGroups,
 	OpAddMembers, OpRemoveMembers, OpRenameGroup,
 }
 
