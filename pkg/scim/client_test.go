@@ -220,6 +220,18 @@ func TestGroupLifecycle(t *testing.T) {
 	if _, err := f.c.FindGroupByExternalID(ctx, "00gNone"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing externalId: %v", err)
 	}
+	if err := f.c.SetGroupExternalID(ctx, g.ID, "00g2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.c.FindGroupByExternalID(ctx, "00g2"); err != nil || got.ID != g.ID || got.ExternalID != "00g2" {
+		t.Errorf("after SetGroupExternalID: %+v, %v", got, err)
+	}
+	if _, err := f.c.FindGroupByExternalID(ctx, "00g1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("old externalId still found: %v", err)
+	}
+	if err := f.c.SetGroupExternalID(ctx, g.ID, "00g1"); err != nil {
+		t.Fatal(err)
+	}
 	for i, want := range []bool{true, true, false} {
 		if in, err := f.c.IsMember(ctx, g.ID, ids[i]); err != nil || in != want {
 			t.Errorf("IsMember(user %d) = %v, %v", i, in, err)

@@ -389,6 +389,23 @@ func (c *Client) RenameGroup(ctx context.Context, id, name string) error {
 	return nil
 }
 
+// SetGroupExternalID replaces the group's externalId (AWS allows displayName, members and
+// externalId in a PatchGroup request: docs.aws.amazon.com/singlesignon/latest/developerguide/patchgroup.html).
+// This project uses it to adopt a group that has none yet: externalId = Okta group id.
+func (c *Client) SetGroupExternalID(ctx context.Context, id, externalID string) error {
+	if id == "" {
+		return fmt.Errorf("set group externalId: %w", errEmptyID)
+	}
+	if externalID == "" {
+		return fmt.Errorf("set group %s externalId: empty value", id)
+	}
+	body := patchBody{Schemas: []string{schemaPatch}, Operations: []patchOperation{{Op: "replace", Path: "externalId", Value: externalID}}}
+	if _, err := c.do(ctx, call{op: OpSetGroupExternalID, method: http.MethodPatch, path: groupPath(id), body: body}); err != nil {
+		return fmt.Errorf("set group %s externalId: %w", id, err)
+	}
+	return nil
+}
+
 // uniqueIDs drops duplicates (keeping first occurrences in order) and rejects empty ids, which
 // would turn into a member value AWS rejects.
 func uniqueIDs(ids []string) ([]string, error) {

@@ -22,12 +22,13 @@ const (
 	OpAddMembers             = "AddMembers"
 	OpRemoveMembers          = "RemoveMembers"
 	OpRenameGroup            = "RenameGroup"
+	OpSetGroupExternalID     = "SetGroupExternalID"
 )
 
 var allOps = []string{
 	OpGetUser, OpFindUserByUserName, OpFindUserByExternalID, OpListUsers, OpListGroupMembers,
 	OpFindGroupByDisplayName, OpFindGroupByExternalID, OpGetGroup, OpCreateGroup, OpDeleteGroup, OpIsMember, OpListGroups,
-	OpAddMembers, OpRemoveMembers, OpRenameGroup,
+	OpAddMembers, OpRemoveMembers, OpRenameGroup, OpSetGroupExternalID,
 }
 
 // Stats are the client's counters since New, for metrics (ScimRequests, ScimThrottles,

@@ -536,3 +536,40 @@ func cmpSeq(a, b uint64) int {
 	}
 	return 0
 }
+
+// GroupInfo is one group as a test sees it.
+type GroupInfo struct{ ID, DisplayName, ExternalID string }
+
+// Groups lists every group, sorted by displayName (tests: orphans, duplicates, externalIds).
+func (s *Server) Groups() []GroupInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]GroupInfo, 0, len(s.byGroupNm))
+	for _, g := range s.byGroupNm {
+		out = append(out, GroupInfo{ID: g.id, DisplayName: g.displayName, ExternalID: g.externalID})
+	}
+	slices.SortFunc(out, func(a, b GroupInfo) int { return strings.Compare(a.DisplayName, b.DisplayName) })
+	return out
+}
+
+// RenameGroup renames a group the way an AWS administrator does in the console (tests).
+func (s *Server) RenameGroup(groupID, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var g *group
+	for _, x := range s.byGroupNm {
+		if x.id == groupID {
+			g = x
+		}
+	}
+	if g == nil {
+		return fmt.Errorf("no group %s", groupID)
+	}
+	if o, dup := s.byGroupNm[name]; dup && o != g {
+		return fmt.Errorf("group name %q taken", name)
+	}
+	delete(s.byGroupNm, g.displayName)
+	g.displayName = name
+	s.byGroupNm[name] = g
+	return nil
+}
