@@ -109,8 +109,8 @@ type DynamoDBAPI interface {
 }
 
 // Table is the DynamoDB ledger. Table layout: partition key pk (S) = Key.String(); attributes
-// published (N, epoch millis), op (S), eventUuid (S), expiresAt (N, epoch seconds, the TTL
-// attribute).
+// published (N, epoch millis), op (S), eventUuid (S), name (S, group name marks only), expiresAt
+// (N, epoch seconds, the TTL attribute).
 type Table struct {
 	api         DynamoDBAPI
 	name        string
@@ -233,15 +233,19 @@ func (t *Table) Put(ctx context.Context, records []Record) error {
 
 func (t *Table) put(ctx context.Context, r Record) error {
 	p := strconv.FormatInt(r.Mark.Published.UnixMilli(), 10)
+	item := map[string]types.AttributeValue{
+		"pk":        &types.AttributeValueMemberS{Value: PK(r.Key)},
+		"published": &types.AttributeValueMemberN{Value: p},
+		"op":        &types.AttributeValueMemberS{Value: string(r.Mark.Kind)},
+		"eventUuid": &types.AttributeValueMemberS{Value: r.Mark.EventUUID},
+		"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.now().Add(Retention).Unix(), 10)},
+	}
+	if r.Mark.Name != "" {
+		item["name"] = &types.AttributeValueMemberS{Value: r.Mark.Name}
+	}
 	_, err := t.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(t.name),
-		Item: map[string]types.AttributeValue{
-			"pk":        &types.AttributeValueMemberS{Value: PK(r.Key)},
-			"published": &types.AttributeValueMemberN{Value: p},
-			"op":        &types.AttributeValueMemberS{Value: string(r.Mark.Kind)},
-			"eventUuid": &types.AttributeValueMemberS{Value: r.Mark.EventUUID},
-			"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.now().Add(Retention).Unix(), 10)},
-		},
+		TableName:                 aws.String(t.name),
+		Item:                      item,
 		ConditionExpression:       aws.String("attribute_not_exists(pk) OR published <= :p"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberN{Value: p}},
 	})
@@ -280,6 +284,9 @@ func decode(item map[string]types.AttributeValue) (Key, membership.Mark, error) 
 	}
 	if s, ok := item["eventUuid"].(*types.AttributeValueMemberS); ok {
 		e.EventUUID = s.Value
+	}
+	if s, ok := item["name"].(*types.AttributeValueMemberS); ok {
+		e.Name = s.Value
 	}
 	return k, e, nil
 }

@@ -88,4 +88,13 @@ func TestTableAgainstMoto(t *testing.T) {
 	if v := Classify(membership.Change{Published: t0, Kind: membership.KindAdd}, got[keys[5]], true); v != Applied {
 		t.Fatalf("redelivered change: %v, want already applied", v)
 	}
+	// A group's name mark keeps the name it records.
+	nk := Key{GroupID: "00gName", UserID: "name"}
+	if err := tab.Put(ctx, []Record{{Key: nk, Mark: membership.Mark{Published: t0, Kind: "name", EventUUID: "e-name", Name: "AWS_Admins_EU"}}}); err != nil {
+		t.Fatal(err)
+	}
+	nm, err := tab.Get(ctx, []Key{nk})
+	if err != nil || nm[nk].Name != "AWS_Admins_EU" || nm[nk].Kind != "name" {
+		t.Fatalf("name mark = %+v, %v", nm[nk], err)
+	}
 }

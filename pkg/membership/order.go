@@ -13,6 +13,9 @@ type Mark struct {
 	Published time.Time
 	Kind      Kind
 	EventUUID string
+	// Name is the Okta group name a group's name mark records (see pkg/syncer's renames); empty
+	// in membership marks.
+	Name string
 }
 
 // MarkOf returns the mark to store after c was applied (or found already true).
@@ -21,7 +24,9 @@ func MarkOf(c Change) Mark {
 }
 
 // IsZero reports whether m records nothing (no change applied yet for its key).
-func (m Mark) IsZero() bool { return m.Published.IsZero() && m.Kind == "" && m.EventUUID == "" }
+func (m Mark) IsZero() bool {
+	return m.Published.IsZero() && m.Kind == "" && m.EventUUID == "" && m.Name == ""
+}
 
 // Decision is the verdict of [Decide].
 type Decision string
