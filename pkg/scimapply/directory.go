@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 )
@@ -64,6 +65,7 @@ type Resolution struct {
 type Directory struct {
 	api      SCIM
 	selected func(name string) bool
+	okta     OktaGroups // nil: no Okta API (identity conflicts then stay conflicts)
 
 	lookupConcurrency int
 	coldListMin       int
@@ -72,9 +74,10 @@ type Directory struct {
 	resolveMu sync.Mutex // one resolution at a time, so concurrent callers never list twice
 
 	mu         sync.Mutex
-	byExternal map[string]scim.User // SCIM externalId → user
-	byUserName map[string]scim.User // lower-cased SCIM userName → user
-	groups     map[string]scim.Group
+	byExternal map[string]scim.User   // SCIM externalId → user
+	byUserName map[string]scim.User   // lower-cased SCIM userName → user
+	groups     map[string]cachedGroup // Okta group id → its SCIM group as last read (the id is what counts)
+	now        func() time.Time
 	size       int  // users seen by the last listing
 	complete   bool // the last listing saw every user
 	listings   int
@@ -121,7 +124,8 @@ func NewDirectory(api SCIM, opts ...DirectoryOption) *Directory {
 		coldListPages:     50,
 		byExternal:        map[string]scim.User{},
 		byUserName:        map[string]scim.User{},
-		groups:            map[string]scim.Group{},
+		groups:            map[string]cachedGroup{},
+		now:               time.Now,
 	}
 	for _, o := range opts {
 		o(d)
@@ -402,76 +406,28 @@ func (d *Directory) lookup(ctx context.Context, r UserRef) (scim.User, int, erro
 	return scim.User{}, n, ErrUserNotProvisioned
 }
 
-// Group returns the SCIM group of an Okta group: the cached one, else the group whose
-// displayName is the Okta group's name, else (create) a new group with that name and externalId =
-// Okta group id. A group whose displayName is not selected is never returned (ErrNotSelected), so
-// callers cannot touch it. created reports a group made by this call.
-func (d *Directory) Group(ctx context.Context, ref GroupRef, create bool) (g scim.Group, created bool, err error) {
-	d.mu.Lock()
-	g, ok := d.groups[ref.ID]
-	d.mu.Unlock()
-	if ok {
-		// The cache is keyed by Okta group id: an event written before a rename still finds the
-		// group under its current name.
-		if !d.selected(g.DisplayName) {
-			return scim.Group{}, false, fmt.Errorf("SCIM group %q: %w", g.DisplayName, ErrNotSelected)
-		}
-		return g, false, nil
-	}
-	if !d.selected(ref.Name) {
-		return scim.Group{}, false, fmt.Errorf("group %q: %w", ref.Name, ErrNotSelected)
-	}
-	g, err = d.api.FindGroupByDisplayName(ctx, ref.Name)
-	switch {
-	case err == nil:
-		d.SetGroup(ref.ID, g)
-		return g, false, nil
-	case !errors.Is(err, scim.ErrNotFound):
-		return scim.Group{}, false, fmt.Errorf("find SCIM group %q: %w", ref.Name, err)
-	case !create:
-		return scim.Group{}, false, fmt.Errorf("group %q: %w", ref.Name, ErrGroupNotFound)
-	}
-	return d.CreateGroup(ctx, ref)
+// cachedGroup is a group as read from AWS at readAt.
+type cachedGroup struct {
+	group  scim.Group
+	readAt time.Time
 }
 
-// CreateGroup creates the SCIM group of an Okta group (displayName = name, externalId = Okta group
-// id) after [Directory.Group] found none; if it was created meanwhile (409), the existing one is
-// returned with created false. Callers that know better than the event (the group's current
-// name read from Okta) create through it.
-func (d *Directory) CreateGroup(ctx context.Context, ref GroupRef) (g scim.Group, created bool, err error) {
-	if !d.selected(ref.Name) {
-		return scim.Group{}, false, fmt.Errorf("group %q: %w", ref.Name, ErrNotSelected)
-	}
-	g, err = d.api.CreateGroup(ctx, scim.Group{DisplayName: ref.Name, ExternalID: ref.ID}, nil)
-	if errors.Is(err, scim.ErrConflict) {
-		// Created meanwhile (the reconciler, another container): use that one.
-		g, err = d.api.FindGroupByDisplayName(ctx, ref.Name)
-		if err != nil {
-			return scim.Group{}, false, fmt.Errorf("find SCIM group %q after conflict: %w", ref.Name, err)
-		}
-		d.SetGroup(ref.ID, g)
-		return g, false, nil
-	}
-	if err != nil {
-		return scim.Group{}, false, fmt.Errorf("create SCIM group %q: %w", ref.Name, err)
-	}
-	d.SetGroup(ref.ID, g)
-	return g, true, nil
-}
-
-// CachedGroup returns the cached SCIM group of an Okta group id.
+// CachedGroup returns the cached SCIM group of an Okta group id, as last read.
 func (d *Directory) CachedGroup(oktaGroupID string) (scim.Group, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	g, ok := d.groups[oktaGroupID]
-	return g, ok
+	c, ok := d.groups[oktaGroupID]
+	return c.group, ok
 }
 
-// SetGroup records the SCIM group of an Okta group (after a rename, for instance).
-func (d *Directory) SetGroup(oktaGroupID string, g scim.Group) {
+// SetGroup records the SCIM group of an Okta group as just read from AWS (the reconciler's
+// listing, for instance).
+func (d *Directory) SetGroup(oktaGroupID string, g scim.Group) { d.remember(oktaGroupID, g) }
+
+func (d *Directory) remember(oktaGroupID string, g scim.Group) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.groups[oktaGroupID] = g
+	d.groups[oktaGroupID] = cachedGroup{group: g, readAt: d.now()}
 }
 
 // ForgetGroup drops the cached SCIM group of an Okta group (deleted meanwhile).

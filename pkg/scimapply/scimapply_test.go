@@ -244,14 +244,20 @@ func TestGroupResolution(t *testing.T) {
 	if _, _, err = d.Group(ctx, GroupRef{ID: "00gC", Name: "AWS_Missing"}, false); !errors.Is(err, ErrGroupNotFound) {
 		t.Fatalf("create disabled: err %v, want ErrGroupNotFound", err)
 	}
-	e.srv.ResetCounters()
 	if _, _, err = d.Group(ctx, GroupRef{ID: "00gD", Name: "Other"}, true); !errors.Is(err, ErrNotSelected) {
 		t.Fatalf("unselected: err %v, want ErrNotSelected", err)
 	}
-	// Cached: no request, whatever name the (older) event carried.
+	e.srv.ResetCounters()
+	// Cached by Okta id: whatever name the (older) event carried, the group is the adopted one,
+	// re-read once (what AWS holds now decides the selection), or not at all when read this epoch.
 	g, _, err = d.Group(ctx, GroupRef{ID: "00gA", Name: "AWS_Admins_old_name"}, true)
-	if err != nil || g.ID != existing || e.requests() != 0 {
-		t.Fatalf("cached group: %+v err=%v after %d requests", g, err, e.requests())
+	if err != nil || g.ID != existing || g.ExternalID != "00gA" || e.requests() != 1 {
+		t.Fatalf("cached group: %+v err=%v after %d requests, want one GetGroup", g, err, e.requests())
+	}
+	e.srv.ResetCounters()
+	res, err := d.Resolve(ctx, GroupRef{ID: "00gA", Name: "AWS_Admins_old_name"}, GroupQuery{FreshSince: time.Now().Add(-time.Minute)})
+	if err != nil || res.Group.ID != existing || e.requests() != 0 {
+		t.Fatalf("fresh cached group: %+v err=%v after %d requests, want none", res, err, e.requests())
 	}
 	if _, ok := e.srv.GroupID("AWS_Admins_old_name"); ok {
 		t.Fatal("a group was created for an old name")

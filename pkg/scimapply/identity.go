@@ -1,0 +1,351 @@
+package scimapply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+)
+
+// The identity rule, in one place for the sync worker and the reconciler.
+//
+// An Okta group's AWS group is the one whose externalId is the Okta group id. Names change (Okta
+// renames, an AWS administrator's rename, a group deleted and recreated under its old name, two
+// Okta groups with one name), ids do not, so a name is never enough to write to a group:
+//
+//   - Lookup is by externalId (AWS documents the `externalId eq` ListGroups filter). A
+//     displayName match is used only to adopt a selected AWS group that has no externalId yet (it
+//     then gets this Okta group's id), or one whose externalId names an Okta group that Okta says
+//     is gone. A displayName match that belongs to another live Okta group is never written to:
+//     [ErrIdentityConflict].
+//   - A group is created only when no AWS group has its externalId and Okta, when configured,
+//     confirms the group still exists and gives its current name; an Okta read error fails the
+//     creation instead ([Directory.Resolve] with Create).
+//   - A delete finds its group by externalId only ([GroupQuery.ExternalIDOnly]).
+//   - The cache holds Okta id → SCIM group id; whether a group may be touched is decided on the
+//     displayName AWS holds now (re-read once per caller-defined epoch, [GroupQuery.FreshSince]),
+//     never on a cached name, so a group an AWS administrator renamed out of the selection is
+//     left alone.
+//   - Renames go through [Directory.Rename], which resolves a name held by another Okta group's
+//     AWS group that Okta renamed too (a swap) through a temporary name.
+
+// OktaGroups tells what Okta says about a group now: its current name, or exists false when Okta
+// answers 404 (deleted). An implementation without an Okta API returns [ErrOktaUnavailable].
+type OktaGroups func(ctx context.Context, oktaGroupID string) (name string, exists bool, err error)
+
+// Identity errors callers branch on.
+var (
+	// ErrOktaUnavailable: no Okta API is configured (no okta_api_token / OKTA_ORG_URL).
+	ErrOktaUnavailable = errors.New("no Okta API configured")
+	// ErrIdentityConflict: the AWS group found by name belongs to another Okta group (its
+	// externalId), which Okta does not say is gone. It is never written to.
+	ErrIdentityConflict = errors.New("AWS group belongs to another Okta group")
+	// ErrDeletedInOkta: the Okta group no longer exists; nothing is created for it.
+	ErrDeletedInOkta = errors.New("group deleted in Okta")
+)
+
+// WithOktaGroups lets the directory ask Okta whether a group exists and how it is named now
+// (adoption of an orphan, creation, swaps). Without it those decisions stay conservative.
+func WithOktaGroups(f OktaGroups) DirectoryOption {
+	return func(d *Directory) { d.okta = f }
+}
+
+// GroupQuery says how [Directory.Resolve] may find a group.
+type GroupQuery struct {
+	// Create makes the group when none exists (CREATE_GROUPS and a membership add).
+	Create bool
+	// ExternalIDOnly finds the group by externalId only: no adoption by name (deletes).
+	ExternalIDOnly bool
+	// FreshSince: a cached group read from AWS at or after this time is used without a new
+	// read (one read per invocation or run). Zero: always re-read.
+	FreshSince time.Time
+}
+
+// Resolved is a group found by [Directory.Resolve].
+type Resolved struct {
+	Group   scim.Group
+	Created bool
+	Adopted bool // the group got this Okta group's externalId by this call
+}
+
+// Group resolves ref with a fresh read of AWS (see [Directory.Resolve]).
+func (d *Directory) Group(ctx context.Context, ref GroupRef, create bool) (scim.Group, bool, error) {
+	res, err := d.Resolve(ctx, ref, GroupQuery{Create: create})
+	return res.Group, res.Created, err
+}
+
+// Resolve finds the AWS group of an Okta group by the identity rule above. A group whose current
+// AWS displayName is not selected is never returned (ErrNotSelected).
+func (d *Directory) Resolve(ctx context.Context, ref GroupRef, q GroupQuery) (Resolved, error) {
+	g, err := d.byIdentity(ctx, ref, q.FreshSince)
+	if err == nil {
+		return Resolved{Group: g}, d.checkSelected(g)
+	}
+	if !errors.Is(err, ErrGroupNotFound) || q.ExternalIDOnly {
+		return Resolved{}, err
+	}
+	if d.selected(ref.Name) {
+		res, err := d.adopt(ctx, ref)
+		if !errors.Is(err, ErrGroupNotFound) {
+			return res, err
+		}
+	}
+	if !q.Create {
+		return Resolved{}, fmt.Errorf("group %q (%s): %w", ref.Name, ref.ID, ErrGroupNotFound)
+	}
+	if d.okta != nil {
+		name, exists, oerr := d.okta(ctx, ref.ID)
+		switch {
+		case errors.Is(oerr, ErrOktaUnavailable):
+		case oerr != nil:
+			return Resolved{}, fmt.Errorf("read group %s from Okta before creating its AWS group (not created): %w", ref.ID, oerr)
+		case !exists:
+			return Resolved{}, fmt.Errorf("group %q (%s): %w", ref.Name, ref.ID, ErrDeletedInOkta)
+		case name != ref.Name:
+			// The event predates a rename: the group is created (or adopted) under its name now.
+			ref.Name = name
+			if res, err := d.adopt(ctx, ref); !errors.Is(err, ErrGroupNotFound) {
+				return res, err
+			}
+		}
+	}
+	return d.create(ctx, ref)
+}
+
+// CreateGroup creates the AWS group of an Okta group (displayName = name, externalId = Okta id)
+// after a lookup found none; a 409 (created meanwhile) goes through the adoption rule, so a
+// group of another Okta group is never taken.
+func (d *Directory) CreateGroup(ctx context.Context, ref GroupRef) (scim.Group, bool, error) {
+	res, err := d.create(ctx, ref)
+	return res.Group, res.Created, err
+}
+
+func (d *Directory) create(ctx context.Context, ref GroupRef) (Resolved, error) {
+	if !d.selected(ref.Name) {
+		return Resolved{}, fmt.Errorf("group %q: %w", ref.Name, ErrNotSelected)
+	}
+	g, err := d.api.CreateGroup(ctx, scim.Group{DisplayName: ref.Name, ExternalID: ref.ID}, nil)
+	if errors.Is(err, scim.ErrConflict) {
+		// Created meanwhile (the reconciler, another container), or the name is another's.
+		res, aerr := d.adopt(ctx, ref)
+		if errors.Is(aerr, ErrGroupNotFound) {
+			return Resolved{}, fmt.Errorf("create SCIM group %q: 409 but no group of that name found: %w", ref.Name, err)
+		}
+		return res, aerr
+	}
+	if err != nil {
+		return Resolved{}, fmt.Errorf("create SCIM group %q: %w", ref.Name, err)
+	}
+	d.remember(ref.ID, g)
+	return Resolved{Group: g, Created: true}, nil
+}
+
+// byIdentity finds the group whose externalId is ref.ID: the cached one (re-read unless fresh),
+// else by the externalId filter. ErrGroupNotFound when there is none.
+func (d *Directory) byIdentity(ctx context.Context, ref GroupRef, freshSince time.Time) (scim.Group, error) {
+	d.mu.Lock()
+	c, ok := d.groups[ref.ID]
+	d.mu.Unlock()
+	if ok && !freshSince.IsZero() && !c.readAt.Before(freshSince) {
+		return c.group, nil
+	}
+	if ok {
+		g, err := d.api.GetGroup(ctx, c.group.ID)
+		switch {
+		case err == nil && g.ExternalID == ref.ID:
+			d.remember(ref.ID, g)
+			return g, nil
+		case err == nil, errors.Is(err, scim.ErrNotFound):
+			// Deleted, or re-pointed at another Okta group by someone: look it up again.
+			d.ForgetGroup(ref.ID)
+		default:
+			return scim.Group{}, fmt.Errorf("read SCIM group %s: %w", c.group.ID, err)
+		}
+	}
+	if ref.ID == "" {
+		return scim.Group{}, ErrGroupNotFound
+	}
+	g, err := d.api.FindGroupByExternalID(ctx, ref.ID)
+	switch {
+	case err == nil:
+		d.remember(ref.ID, g)
+		return g, nil
+	case errors.Is(err, scim.ErrNotFound):
+		return scim.Group{}, ErrGroupNotFound
+	default:
+		return scim.Group{}, fmt.Errorf("find SCIM group by externalId %s: %w", ref.ID, err)
+	}
+}
+
+// adopt looks at the selected AWS group named ref.Name: no externalId yet, or the externalId of an
+// Okta group that Okta says is gone → it becomes ref's (externalId set); ref's own id (a lookup
+// that lagged) → it is ref's; another live Okta group's id → ErrIdentityConflict, or
+// ErrDeletedInOkta when it is ref's own group that is gone.
+func (d *Directory) adopt(ctx context.Context, ref GroupRef) (Resolved, error) {
+	g, err := d.api.FindGroupByDisplayName(ctx, ref.Name)
+	switch {
+	case errors.Is(err, scim.ErrNotFound):
+		return Resolved{}, ErrGroupNotFound
+	case err != nil:
+		return Resolved{}, fmt.Errorf("find SCIM group %q: %w", ref.Name, err)
+	}
+	if g.ExternalID == ref.ID {
+		d.remember(ref.ID, g)
+		return Resolved{Group: g}, d.checkSelected(g)
+	}
+	if g.ExternalID != "" {
+		conflict := &IdentityConflict{Name: g.DisplayName, SCIMGroupID: g.ID, Owner: g.ExternalID, OktaGroupID: ref.ID}
+		if d.okta == nil {
+			return Resolved{}, conflict
+		}
+		_, exists, err := d.okta(ctx, g.ExternalID)
+		switch {
+		case errors.Is(err, ErrOktaUnavailable):
+			return Resolved{}, conflict
+		case err != nil:
+			return Resolved{}, fmt.Errorf("AWS group %q carries Okta group %s's id; reading it from Okta failed: %w", g.DisplayName, g.ExternalID, err)
+		case exists:
+			// Before blaming the other group: is it this one that is gone (a late event)?
+			if _, self, err := d.okta(ctx, ref.ID); err == nil && !self {
+				return Resolved{}, fmt.Errorf("group %q (%s): %w", ref.Name, ref.ID, ErrDeletedInOkta)
+			}
+			return Resolved{}, conflict
+		}
+		// The owner is gone in Okta: the group is adopted.
+	}
+	if !d.selected(g.DisplayName) {
+		return Resolved{}, fmt.Errorf("SCIM group %q: %w", g.DisplayName, ErrNotSelected)
+	}
+	if err := d.api.SetGroupExternalID(ctx, g.ID, ref.ID); err != nil {
+		return Resolved{}, fmt.Errorf("adopt SCIM group %q (set externalId %s): %w", g.DisplayName, ref.ID, err)
+	}
+	g.ExternalID = ref.ID
+	d.remember(ref.ID, g)
+	return Resolved{Group: g, Adopted: true}, nil
+}
+
+// IdentityConflict is an [ErrIdentityConflict]: the AWS group named Name belongs to Owner.
+type IdentityConflict struct {
+	Name        string // the AWS group's displayName
+	SCIMGroupID string
+	Owner       string // its externalId: another Okta group
+	OktaGroupID string // the group the change was for
+}
+
+func (e *IdentityConflict) Error() string {
+	return fmt.Sprintf("AWS group %q (%s) carries Okta group %s as externalId, not %s: it is never written to for %s (two Okta groups with one name, or a name reused; rename one in Okta or fix the AWS group's externalId)",
+		e.Name, e.SCIMGroupID, e.Owner, e.OktaGroupID, e.OktaGroupID)
+}
+
+// Is makes errors.Is(err, ErrIdentityConflict) true.
+func (e *IdentityConflict) Is(target error) bool { return target == ErrIdentityConflict }
+
+// Renamed is one displayName change [Directory.Rename] made.
+type Renamed struct {
+	OktaGroupID string
+	From, To    string
+}
+
+// tempMarker is part of the temporary name of a group moved aside during a swap.
+const tempMarker = " (renaming "
+
+// tempName is the name a group holding a name another group needs is moved to for a moment;
+// unique because Okta group ids are.
+func tempName(name, oktaGroupID string) string { return name + tempMarker + oktaGroupID + ")" }
+
+// baseName is the name a temporary name was made from ("" when it is not one).
+func baseName(name string) string {
+	i := strings.LastIndex(name, tempMarker)
+	if i < 0 || !strings.HasSuffix(name, ")") {
+		return ""
+	}
+	return name[:i]
+}
+
+// checkSelected returns ErrNotSelected unless the AWS group's current name is selected (a group
+// moved aside during a swap counts under the name it was moved from).
+func (d *Directory) checkSelected(g scim.Group) error {
+	if d.selected(g.DisplayName) {
+		return nil
+	}
+	if b := baseName(g.DisplayName); b != "" && d.selected(b) {
+		return nil
+	}
+	return fmt.Errorf("SCIM group %q: %w", g.DisplayName, ErrNotSelected)
+}
+
+// Rename gives g, the AWS group of Okta group ref.ID, the name ref.Name. If another AWS group
+// holds that name (409) and carries the id of an Okta group that Okta has renamed too (two groups
+// swapped names, or a chain), that group is moved to a temporary name, g is renamed, and the other
+// gets its own current Okta name when that name is free and selected; otherwise it stays at the
+// temporary name until its own rename arrives. Every rename made is returned, also on error.
+// A name held by an AWS group without externalId, or by another live Okta group that is still
+// named so, is an [ErrIdentityConflict].
+func (d *Directory) Rename(ctx context.Context, ref GroupRef, g scim.Group) ([]Renamed, error) {
+	if !d.selected(ref.Name) {
+		return nil, fmt.Errorf("rename to %q: %w", ref.Name, ErrNotSelected)
+	}
+	var done []Renamed
+	rename := func(id, okta, from, to string) error {
+		if err := d.api.RenameGroup(ctx, id, to); err != nil {
+			return err
+		}
+		done = append(done, Renamed{OktaGroupID: okta, From: from, To: to})
+		return nil
+	}
+	err := rename(g.ID, ref.ID, g.DisplayName, ref.Name)
+	if err == nil {
+		g.DisplayName = ref.Name
+		d.remember(ref.ID, g)
+		return done, nil
+	}
+	if errors.Is(err, scim.ErrNotFound) {
+		d.ForgetGroup(ref.ID)
+	}
+	if !errors.Is(err, scim.ErrConflict) {
+		return done, fmt.Errorf("rename SCIM group %q to %q: %w", g.DisplayName, ref.Name, err)
+	}
+	holder, ferr := d.api.FindGroupByDisplayName(ctx, ref.Name)
+	if ferr != nil {
+		return done, fmt.Errorf("rename SCIM group %q to %q: 409, and finding the holder of the name failed: %w", g.DisplayName, ref.Name, ferr)
+	}
+	conflict := &IdentityConflict{Name: holder.DisplayName, SCIMGroupID: holder.ID, Owner: holder.ExternalID, OktaGroupID: ref.ID}
+	if holder.ExternalID == "" || holder.ExternalID == ref.ID || d.okta == nil {
+		return done, conflict
+	}
+	other, exists, oerr := d.okta(ctx, holder.ExternalID)
+	switch {
+	case errors.Is(oerr, ErrOktaUnavailable):
+		return done, conflict
+	case oerr != nil:
+		return done, fmt.Errorf("rename SCIM group %q to %q: the name is held by Okta group %s's AWS group, and reading it from Okta failed: %w",
+			g.DisplayName, ref.Name, holder.ExternalID, oerr)
+	case !exists:
+		return done, fmt.Errorf("%w: the Okta group it belongs to is deleted (an orphan: delete or rename it in AWS)", conflict)
+	case other == ref.Name:
+		return done, conflict
+	case !d.selected(other):
+		return done, fmt.Errorf("%w: its Okta group is now named %q, outside the selection, so it is left alone", conflict, other)
+	}
+	// A swap or a chain: move the holder aside, take the name, then give the holder its own.
+	aside := tempName(ref.Name, holder.ExternalID)
+	if err := rename(holder.ID, holder.ExternalID, holder.DisplayName, aside); err != nil {
+		return done, fmt.Errorf("rename SCIM group %q to %q: moving the holder of the name aside failed: %w", g.DisplayName, ref.Name, err)
+	}
+	d.ForgetGroup(holder.ExternalID)
+	if err := rename(g.ID, ref.ID, g.DisplayName, ref.Name); err != nil {
+		return done, fmt.Errorf("rename SCIM group %q to %q after moving the holder aside: %w", g.DisplayName, ref.Name, err)
+	}
+	g.DisplayName = ref.Name
+	d.remember(ref.ID, g)
+	if err := rename(holder.ID, holder.ExternalID, aside, other); err == nil {
+		holder.DisplayName = other
+		d.remember(holder.ExternalID, holder)
+	}
+	// A failure here leaves the holder at the temporary name; it keeps its identity (externalId)
+	// and its own rename event, or the reconciler, gives it its name.
+	return done, nil
+}
