@@ -53,6 +53,10 @@ func WithOktaGroups(f OktaGroups) DirectoryOption {
 	return func(d *Directory) { d.okta = f }
 }
 
+// UseOktaGroups sets the Okta lookup after construction (the sync worker wires its Okta access
+// this way); see [WithOktaGroups]. Call it before the directory is used.
+func (d *Directory) UseOktaGroups(f OktaGroups) { d.okta = f }
+
 // GroupQuery says how [Directory.Resolve] may find a group.
 type GroupQuery struct {
 	// Create makes the group when none exists (CREATE_GROUPS and a membership add).

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
@@ -54,24 +57,36 @@ func (r *run) others(ctx context.Context) {
 		same := func(x membership.Change) bool {
 			return x.EventUUID == c.EventUUID && x.Kind == c.Kind && x.GroupID == c.GroupID && x.UserID == c.UserID
 		}
-		// A rename or delete is the group's own change: it keeps its message (and so its
-		// group's later changes) and is retried after the backoff.
-		r.failWhere(same, failTransient, err.Error())
+		// A rename or delete is the group's own change: it keeps its message and is retried
+		// after the backoff, or, when it can never apply (an identity conflict), dead-lettered
+		// with the reason. The group's later changes in this batch fail with it: they were
+		// published against the group as renamed (or deleted).
+		class := failTransient
+		if errors.Is(err, scimapply.ErrIdentityConflict) {
+			class = failPermanent
+			r.met.Count("GroupIdentityConflicts", 1)
+		}
+		r.failWhere(same, class, err.Error())
+		if c.GroupID != "" {
+			later := func(x membership.Change) bool { return x.GroupID == c.GroupID && x.Published.After(c.Published) }
+			r.failWhere(later, failTransient, fmt.Sprintf("an earlier %s of the group failed: %v", c.Kind, err))
+		}
 	}
 }
 
-// rename follows an Okta group rename: the SCIM group (cached by Okta id, else found by the
-// event's name or the new name) gets the group's current name, read from Okta since the event
-// does not carry it. A group renamed out of the selection is left alone.
+// rename follows an Okta group rename (group.profile.update, which does not carry the new name):
+// the AWS group found by the identity rule gets the group's current name, read from Okta. A
+// group renamed out of the selection is left alone. Without Okta access the rename is
+// acknowledged; the group's next membership event carries the new name and renames it
+// ([run.converge]).
 func (r *run) rename(ctx context.Context, c membership.Change) error {
-	audit := telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: c.EventUUID, Group: c.GroupName, GroupID: c.GroupID, Op: "rename"}
 	var cur okta.Group
 	err := ErrOktaUnconfigured
 	if r.h.cfg.Okta != nil {
 		cur, err = r.h.cfg.Okta.Group(r.work, c.GroupID)
 	}
 	if errors.Is(err, ErrOktaUnconfigured) {
-		r.log.WarnContext(ctx, "group renamed in Okta, but renames need okta_api_token in the secret and OKTA_ORG_URL: acknowledged, not applied",
+		r.log.WarnContext(ctx, "group renamed in Okta; without okta_api_token and OKTA_ORG_URL the new name is applied with the group's next membership event",
 			"group", c.GroupName, "group_id", c.GroupID, "event_uuid", c.EventUUID)
 		r.met.Count("ChangesSkipped", 1)
 		return nil
@@ -84,64 +99,134 @@ func (r *run) rename(ctx context.Context, c membership.Change) error {
 	if err != nil {
 		return fmt.Errorf("read group %s from Okta: %w", c.GroupID, err)
 	}
+	readAt := r.h.cfg.Now()
 	dir := r.h.cfg.Dir
-	g, found := dir.CachedGroup(c.GroupID)
-	for _, name := range []string{c.GroupName, cur.Name} {
-		if found || name == "" {
-			break
-		}
-		g, err = r.h.cfg.SCIM.FindGroupByDisplayName(r.work, name)
-		switch {
-		case err == nil:
-			found = true
-		case !errors.Is(err, scim.ErrNotFound):
-			return fmt.Errorf("find SCIM group %q: %w", name, err)
-		}
-	}
-	switch {
-	case !found:
-		r.log.InfoContext(ctx, "renamed group not in SCIM: nothing to rename (the next add or the reconciler creates it)",
-			"group", cur.Name, "group_id", c.GroupID)
-		r.met.Count("ChangesSkipped", 1)
-		return nil
-	case g.DisplayName == cur.Name:
-		dir.SetGroup(c.GroupID, g)
-		r.met.Count("ChangesSkipped", 1)
-		return nil
-	case !r.h.cfg.Selected(g.DisplayName):
-		r.log.WarnContext(ctx, "SCIM group not selected: left alone", "group", g.DisplayName, "new_name", cur.Name, "group_id", c.GroupID)
-		r.met.Count("ChangesSkipped", 1)
-		return nil
-	case !r.h.cfg.Selected(cur.Name):
+	if !r.h.cfg.Selected(cur.Name) {
 		dir.ForgetGroup(c.GroupID)
-		r.log.WarnContext(ctx, "group renamed out of the selection in Okta: the SCIM group is left alone",
-			"group", g.DisplayName, "new_name", cur.Name, "group_id", c.GroupID)
+		r.log.WarnContext(ctx, "group renamed out of the selection in Okta: the AWS group is left alone",
+			"group", c.GroupName, "new_name", cur.Name, "group_id", c.GroupID)
 		r.met.Count("ChangesSkipped", 1)
 		return nil
 	}
-	audit.Group = cur.Name
-	audit.Reason = "was " + g.DisplayName
-	if r.h.cfg.DryRun {
-		audit.Result = "dry_run"
-		telemetry.Audit(r.log, audit)
+	var res scimapply.Resolved
+	err = scimapply.ErrGroupNotFound
+	for _, name := range []string{c.GroupName, cur.Name} {
+		if name == "" || !errors.Is(err, scimapply.ErrGroupNotFound) {
+			continue
+		}
+		res, err = dir.Resolve(r.work, scimapply.GroupRef{ID: c.GroupID, Name: name}, scimapply.GroupQuery{FreshSince: r.started})
+	}
+	g := res.Group
+	switch {
+	case errors.Is(err, scimapply.ErrGroupNotFound), errors.Is(err, scimapply.ErrIdentityConflict), errors.Is(err, scimapply.ErrDeletedInOkta):
+		// No AWS group is this group's: nothing to rename; its first add creates it by its
+		// current name.
+		r.log.InfoContext(ctx, "renamed group has no AWS group: nothing to rename (the next add creates it under the new name)",
+			"group", cur.Name, "group_id", c.GroupID, "reason", err.Error())
+		r.met.Count("ChangesSkipped", 1)
+		return nil
+	case errors.Is(err, scimapply.ErrNotSelected):
+		r.log.WarnContext(ctx, "AWS group not selected (renamed in AWS?): left alone", "new_name", cur.Name, "group_id", c.GroupID, "reason", err.Error())
+		r.met.Count("ChangesSkipped", 1)
+		return nil
+	case err != nil:
+		return err
+	case g.DisplayName == cur.Name:
+		r.nameApplied(ctx, c.GroupID, cur.Name, readAt, c.EventUUID)
+		r.met.Count("ChangesSkipped", 1)
 		return nil
 	}
-	if err := r.h.cfg.SCIM.RenameGroup(r.work, g.ID, cur.Name); err != nil {
-		if errors.Is(err, scim.ErrNotFound) {
-			dir.ForgetGroup(c.GroupID)
-		}
-		return fmt.Errorf("rename SCIM group %q to %q: %w", g.DisplayName, cur.Name, err)
+	if err := r.renameTo(ctx, scimapply.GroupRef{ID: c.GroupID, Name: cur.Name}, g, readAt, c.EventUUID); err != nil {
+		return err
 	}
-	g.DisplayName = cur.Name
-	dir.SetGroup(c.GroupID, g)
-	audit.Result = "applied"
-	telemetry.Audit(r.log, audit)
 	r.met.Count("ChangesApplied", 1)
 	return nil
 }
 
+// nameMarkUser is the pseudo user id under which the ledger keeps a group's name mark: the Okta
+// name last applied to its AWS group and the time Okta had it (an event's published, or the time
+// of a read of Okta). A membership event carrying another name renames the group only when it is
+// newer, so late events with an old name never rename it back. Okta user ids start with 00u: it
+// never meets a membership mark.
+const nameMarkUser = "name"
+
+// nameMarkKind is the op stored with a name mark.
+const nameMarkKind membership.Kind = "name"
+
+func nameKey(groupID string) membership.Key {
+	return membership.Key{GroupID: groupID, UserID: nameMarkUser}
+}
+
+// nameApplied records that the group's AWS name is name as of at (best effort: without the mark
+// a late event may rename once more, which the next newer one repairs).
+func (r *run) nameApplied(ctx context.Context, groupID, name string, at time.Time, eventUUID string) {
+	if r.h.cfg.DryRun || groupID == "" {
+		return
+	}
+	rec := ledger.Record{Key: nameKey(groupID), Mark: membership.Mark{Published: at, Kind: nameMarkKind, EventUUID: eventUUID, Name: name}}
+	if err := r.h.cfg.Ledger.Put(ctx, []ledger.Record{rec}); err != nil {
+		r.log.WarnContext(ctx, "recording the group's applied name failed", "group", name, "group_id", groupID, "error", err.Error())
+	}
+}
+
+// renameTo renames g (the AWS group of ref.ID) to ref.Name through the identity rule's swap
+// handling, audits and records every rename made, and returns the error of the one asked for.
+func (r *run) renameTo(ctx context.Context, ref scimapply.GroupRef, g scim.Group, at time.Time, eventUUID string) error {
+	if r.h.cfg.DryRun {
+		telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: eventUUID, Group: ref.Name, GroupID: ref.ID,
+			Op: "rename", Result: "dry_run", Reason: "was " + g.DisplayName})
+		return nil
+	}
+	done, err := r.h.cfg.Dir.Rename(r.work, ref, g)
+	for _, d := range done {
+		telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: eventUUID, Group: d.To, GroupID: d.OktaGroupID,
+			Op: "rename", Result: "applied", Reason: "was " + d.From})
+		if d.OktaGroupID != ref.ID && !strings.Contains(d.To, "(renaming ") {
+			// The other group of a swap got its current Okta name, read just now.
+			r.nameApplied(ctx, d.OktaGroupID, d.To, r.h.cfg.Now(), eventUUID)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	r.nameApplied(ctx, ref.ID, ref.Name, at, eventUUID)
+	return nil
+}
+
+// converge renames g when the newest change of the batch carries a name for the group that is
+// newer than the one applied (the group's name mark): a rename event lost, not followed
+// without Okta access, or applied by a container that is gone. It returns the group as renamed.
+func (r *run) converge(ctx context.Context, ref scimapply.GroupRef, g scim.Group, newest membership.Change) (scim.Group, error) {
+	if ref.Name == "" || ref.Name == g.DisplayName || !r.h.cfg.Selected(ref.Name) {
+		return g, nil
+	}
+	marks, err := r.h.cfg.Ledger.Get(r.work, []membership.Key{nameKey(ref.ID)})
+	if err != nil {
+		return g, fmt.Errorf("read the group's name mark: %w", err)
+	}
+	if m, ok := marks[nameKey(ref.ID)]; ok && !newest.Published.After(m.Published) {
+		return g, nil // the event's name is older than the one applied
+	}
+	if err := r.renameTo(ctx, ref, g, newest.Published, newest.EventUUID); err != nil {
+		if errors.Is(err, scimapply.ErrIdentityConflict) {
+			// The group is still this group's (by externalId): its memberships are applied
+			// under the old name, and the conflict is reported.
+			r.met.Count("GroupIdentityConflicts", 1)
+			r.log.ErrorContext(ctx, "group rename blocked by another group holding the name: memberships applied under the old name",
+				"group", g.DisplayName, "new_name", ref.Name, "group_id", ref.ID, "error", err.Error())
+			return g, nil
+		}
+		return g, err
+	}
+	if !r.h.cfg.DryRun {
+		g.DisplayName = ref.Name
+	}
+	return g, nil
+}
+
 // deleteGroup follows an Okta group delete. By default the AWS group stays (deleting it drops its
-// permission-set assignments); DELETE_GROUPS=true deletes it, if its name is selected.
+// permission-set assignments); DELETE_GROUPS=true deletes it, if it carries this Okta group's id
+// as externalId (never a group found by name: that may be a recreated group's) and is selected.
 func (r *run) deleteGroup(ctx context.Context, c membership.Change) error {
 	if !r.h.cfg.DeleteGroups {
 		r.log.InfoContext(ctx, "group deleted in Okta: the AWS group is kept (DELETE_GROUPS=false)",
@@ -155,9 +240,11 @@ func (r *run) deleteGroup(ctx context.Context, c membership.Change) error {
 		r.deleted[c.GroupID] = c.Published
 	}
 	dir := r.h.cfg.Dir
-	g, _, err := dir.Group(r.work, scimapply.GroupRef{ID: c.GroupID, Name: c.GroupName}, false)
+	res, err := dir.Resolve(r.work, scimapply.GroupRef{ID: c.GroupID, Name: c.GroupName}, scimapply.GroupQuery{ExternalIDOnly: true, FreshSince: r.started})
+	g := res.Group
 	switch {
 	case errors.Is(err, scimapply.ErrGroupNotFound):
+		r.log.InfoContext(ctx, "deleted group has no AWS group carrying its id: nothing deleted", "group", c.GroupName, "group_id", c.GroupID)
 		r.met.Count("ChangesSkipped", 1)
 		return nil
 	case errors.Is(err, scimapply.ErrNotSelected):
@@ -181,4 +268,20 @@ func (r *run) deleteGroup(ctx context.Context, c membership.Change) error {
 	telemetry.Audit(r.log, audit)
 	r.met.Count("ChangesApplied", 1)
 	return nil
+}
+
+// identityLookup adapts the worker's Okta access to the identity rule's question.
+func identityLookup(o OktaGroups) scimapply.OktaGroups {
+	return func(ctx context.Context, id string) (string, bool, error) {
+		g, err := o.Group(ctx, id)
+		switch {
+		case errors.Is(err, ErrOktaUnconfigured):
+			return "", false, scimapply.ErrOktaUnavailable
+		case errors.Is(err, okta.ErrNotFound):
+			return "", false, nil
+		case err != nil:
+			return "", false, err
+		}
+		return g.Name, true, nil
+	}
 }

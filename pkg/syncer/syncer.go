@@ -45,9 +45,6 @@ type OktaGroups interface {
 // no okta_api_token: renames are then acknowledged, not applied.
 var ErrOktaUnconfigured = errors.New("okta_api_token missing from the secret")
 
-// errDeletedInOkta: a group about to be created in SCIM no longer exists in Okta.
-var errDeletedInOkta = errors.New("group deleted in Okta")
-
 // DefaultSafetyMargin is kept free before the Lambda deadline: no new SCIM work starts after it,
 // leaving time to write the ledger and return the batch item failures.
 const DefaultSafetyMargin = 2 * time.Second
@@ -105,6 +102,10 @@ func NewHandler(cfg Config) *Handler {
 	if cfg.UnprovisionedUserWait <= 0 {
 		cfg.UnprovisionedUserWait = config.DefaultUnprovisionedUserWait
 	}
+	if cfg.Okta != nil && cfg.Dir != nil {
+		// The identity rule asks Okta whether a group is gone and how it is named now.
+		cfg.Dir.UseOktaGroups(identityLookup(cfg.Okta))
+	}
 	return &Handler{cfg: cfg}
 }
 
@@ -132,6 +133,10 @@ type run struct {
 	items   []*item              // the changes of every record, in order
 	deleted map[string]time.Time // Okta group id → published of a group delete applied in this batch
 	unauth  bool
+	// started (wall clock) is the epoch of the group cache: a group read from AWS during this
+	// invocation is not read again, one read before it is (the selection is decided on what AWS
+	// holds now, not on a name cached by an earlier invocation).
+	started time.Time
 }
 
 // Handle is the Lambda entry point: it returns the messages to retry as batch item failures
@@ -143,6 +148,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		log:     telemetry.WithLambda(ctx, h.cfg.Log),
 		met:     telemetry.NewMetrics(h.cfg.Namespace),
 		deleted: map[string]time.Time{},
+		started: time.Now(),
 	}
 	work, cancel := context.WithCancel(ctx)
 	if dl, ok := ctx.Deadline(); ok {
@@ -347,14 +353,16 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 	ref := scimapply.GroupRef{ID: newest.GroupID, Name: newest.GroupName}
 	hasAdds := slices.ContainsFunc(pending, func(c membership.Change) bool { return c.Kind == membership.KindAdd })
 
-	g, err := r.resolveGroup(ctx, ref, hasAdds)
+	create := hasAdds && r.h.cfg.CreateGroups && !r.h.cfg.DryRun
+	resolved, err := r.h.cfg.Dir.Resolve(r.work, ref, scimapply.GroupQuery{Create: create, FreshSince: r.started})
+	g := resolved.Group
 	var records []ledger.Record
 	noop := func(c membership.Change, why string) {
 		r.skip(ctx, c, why)
 		records = append(records, ledger.RecordOf(c))
 	}
 	switch {
-	case errors.Is(err, errDeletedInOkta):
+	case errors.Is(err, scimapply.ErrDeletedInOkta):
 		r.log.InfoContext(ctx, "group no longer exists in Okta: its changes are acknowledged and no SCIM group is created",
 			"group", ref.Name, "group_id", ref.ID)
 		for _, c := range pending {
@@ -368,6 +376,23 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 			r.skip(ctx, c, "group not selected")
 		}
 		return groupWork{}, nil
+	case errors.Is(err, scimapply.ErrIdentityConflict):
+		// No AWS group carries this Okta group's id, and the one with its name is another's.
+		// Removes are true already (this group has no AWS group); adds are never written to
+		// the other group's: they go to the DLQ with the reason, and the alarm fires.
+		r.met.Count("GroupIdentityConflicts", 1)
+		r.log.ErrorContext(ctx, "group identity conflict: the AWS group with this name belongs to another Okta group; adds dead-lettered, nothing written",
+			"group", ref.Name, "group_id", ref.ID, "error", err.Error())
+		var adds []membership.Change
+		for _, c := range pending {
+			if c.Kind == membership.KindRemove {
+				noop(c, "no AWS group carries this Okta group's id")
+			} else {
+				adds = append(adds, c)
+			}
+		}
+		r.failChanges(adds, col, failPermanent, "group identity: "+err.Error())
+		return groupWork{}, records
 	case errors.Is(err, scimapply.ErrGroupNotFound):
 		// Removes are true already: nobody is a member of a group that does not exist.
 		var adds []membership.Change
@@ -398,7 +423,24 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 		r.failChanges(pending, col, failTransient, "group resolution: "+err.Error())
 		return groupWork{}, nil
 	}
-
+	if resolved.Created {
+		telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), Group: g.DisplayName, GroupID: ref.ID,
+			Op: "create_group", Result: "applied", Reason: "membership add for a group missing in SCIM"})
+		r.nameApplied(ctx, ref.ID, g.DisplayName, newest.Published, newest.EventUUID)
+	}
+	if resolved.Adopted {
+		telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), Group: g.DisplayName, GroupID: ref.ID,
+			Op: "adopt_group", Result: "applied", Reason: "AWS group without this Okta group's id found by name; externalId set"})
+	}
+	// The event carries the group's name when it was published: a newer name than the one
+	// applied renames the AWS group (a rename event lost, or not followed without Okta access).
+	if g, err = r.converge(ctx, ref, g, newest); err != nil {
+		r.noteErr(ctx, err)
+		r.log.ErrorContext(ctx, "group rename failed: the group's changes are retried", "group", g.DisplayName,
+			"new_name", ref.Name, "group_id", ref.ID, "error", err.Error())
+		r.failChanges(pending, col, failTransient, "group rename: "+err.Error())
+		return groupWork{}, records
+	}
 	return groupWork{ref: ref, scim: g, pending: pending}, records
 }
 
@@ -476,36 +518,4 @@ func (r *run) apply(ctx context.Context, gw groupWork, res scimapply.Resolution,
 		}
 	}
 	return records
-}
-
-// resolveGroup finds the SCIM group of an Okta group, creating it when there are adds and
-// CREATE_GROUPS allows. Before creating, it asks Okta for the group's current name when it can:
-// the event's name may predate a rename whose group already exists in SCIM under the new name.
-func (r *run) resolveGroup(ctx context.Context, ref scimapply.GroupRef, hasAdds bool) (scim.Group, error) {
-	dir := r.h.cfg.Dir
-	g, _, err := dir.Group(r.work, ref, false)
-	if !errors.Is(err, scimapply.ErrGroupNotFound) || !hasAdds || !r.h.cfg.CreateGroups || r.h.cfg.DryRun {
-		return g, err
-	}
-	if r.h.cfg.Okta != nil {
-		cur, oerr := r.h.cfg.Okta.Group(r.work, ref.ID)
-		switch {
-		case errors.Is(oerr, okta.ErrNotFound):
-			return scim.Group{}, fmt.Errorf("group %q: %w", ref.Name, errDeletedInOkta)
-		case oerr != nil:
-			r.log.WarnContext(ctx, "could not read the group's current name from Okta; using the event's",
-				"group", ref.Name, "group_id", ref.ID, "error", oerr.Error())
-		case cur.Name != ref.Name:
-			ref.Name = cur.Name
-			if g, _, err = dir.Group(r.work, ref, false); !errors.Is(err, scimapply.ErrGroupNotFound) {
-				return g, err
-			}
-		}
-	}
-	g, created, err := dir.CreateGroup(r.work, ref)
-	if created {
-		telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), Group: g.DisplayName, GroupID: ref.ID,
-			Op: "create_group", Result: "applied", Reason: "membership add for a group missing in SCIM"})
-	}
-	return g, err
 }
