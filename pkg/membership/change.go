@@ -18,21 +18,38 @@ const (
 	KindRename Kind = "rename"
 	// KindGroupDelete: group.lifecycle.delete.
 	KindGroupDelete Kind = "group_delete"
-	// KindUserDeactivate: user.lifecycle.deactivate. No group target; GroupID is empty.
+	// KindUserDeactivate: user.lifecycle.deactivate. No group target; GroupID is empty. Okta
+	// keeps a deactivated user's group memberships: what they mean is [LifecycleEffectOf].
 	KindUserDeactivate Kind = "user_deactivate"
+	// KindUserReactivate: user.lifecycle.reactivate or user.lifecycle.activate (the user is
+	// ACTIVE again). No group target.
+	KindUserReactivate Kind = "user_reactivate"
+	// KindUserSuspend: user.lifecycle.suspend. No group target.
+	KindUserSuspend Kind = "user_suspend"
+	// KindUserUnsuspend: user.lifecycle.unsuspend. No group target.
+	KindUserUnsuspend Kind = "user_unsuspend"
 )
 
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindAdd, KindRemove, KindRename, KindGroupDelete, KindUserDeactivate:
+	case KindAdd, KindRemove, KindRename, KindGroupDelete:
 		return true
 	}
-	return false
+	return k.User()
 }
 
 // Member reports whether the kind is a membership change of one user in one group.
 func (k Kind) Member() bool { return k == KindAdd || k == KindRemove }
+
+// User reports whether the kind is a user lifecycle change: one user, no group.
+func (k Kind) User() bool {
+	switch k {
+	case KindUserDeactivate, KindUserReactivate, KindUserSuspend, KindUserUnsuspend:
+		return true
+	}
+	return false
+}
 
 // Change is one fact from one Okta System Log event, as the hook enqueues it and the sync worker
 // applies it. Published is the event's own time: ordering is decided by it, never by delivery or

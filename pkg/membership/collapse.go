@@ -23,8 +23,8 @@ func Validate(c Change) error {
 	if c.Published.IsZero() {
 		return fmt.Errorf("%w: %s event %s without published time", ErrInvalidChange, c.Kind, c.EventUUID)
 	}
-	needGroup := c.Kind != KindUserDeactivate
-	needUser := c.Kind == KindAdd || c.Kind == KindRemove || c.Kind == KindUserDeactivate
+	needGroup := !c.Kind.User()
+	needUser := c.Kind.Member() || c.Kind.User()
 	if needGroup && c.GroupID == "" {
 		return fmt.Errorf("%w: %s event %s without group id", ErrInvalidChange, c.Kind, c.EventUUID)
 	}
@@ -102,7 +102,7 @@ func normalize(c Change) Change {
 type Collapsed struct {
 	// Members holds the winning add or remove per (group, user).
 	Members map[Key]Change
-	// Others holds the valid non-membership changes (rename, group_delete, user_deactivate),
+	// Others holds the valid non-membership changes (rename, group_delete, user lifecycle),
 	// one per (event uuid, kind, group, user), sorted oldest first by [Compare].
 	Others []Change
 	// Invalid holds the changes [Validate] rejects, deduplicated, sorted by [Compare]. Nothing

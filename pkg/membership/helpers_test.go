@@ -25,7 +25,7 @@ var zones = []*time.Location{time.UTC, time.FixedZone("CET", 3600), time.FixedZo
 // randomChanges draws n changes from a deliberately small universe, so that equal Published
 // times, shared event uuids and several changes per key are common.
 func randomChanges(r *rand.Rand, n int) []Change {
-	kinds := []Kind{KindAdd, KindRemove, KindAdd, KindRemove, KindRename, KindGroupDelete, KindUserDeactivate}
+	kinds := []Kind{KindAdd, KindRemove, KindAdd, KindRemove, KindRename, KindGroupDelete, KindUserDeactivate, KindUserReactivate}
 	out := make([]Change, 0, n)
 	for range n {
 		k := kinds[r.IntN(len(kinds))]
@@ -36,7 +36,7 @@ func randomChanges(r *rand.Rand, n int) []Change {
 			"g"+string(rune('1'+r.IntN(3))),
 			"u"+string(rune('1'+r.IntN(5))),
 		)
-		if k == KindUserDeactivate {
+		if k.User() {
 			c.GroupID, c.GroupName = "", ""
 		}
 		if k == KindRename || k == KindGroupDelete {
