@@ -102,7 +102,7 @@ func Validate(c membership.Change) error {
 		if c.GroupID == "" {
 			missing = append(missing, "groupId")
 		}
-	case membership.KindUserDeactivate:
+	case membership.KindUserDeactivate, membership.KindUserReactivate, membership.KindUserSuspend, membership.KindUserUnsuspend:
 		if c.UserID == "" {
 			missing = append(missing, "userId")
 		}
@@ -162,7 +162,7 @@ func IsolatedGroupID(c membership.Change) string {
 func Isolated(groupID string) bool { return strings.HasPrefix(groupID, isolatedPrefix) }
 
 // EncodeBatch packs the changes of one Okta delivery into v2 entries: one per MessageGroupId (an
-// Okta group; a user deactivation's "user:<id>"), cut into chunks of at most MaxPackChanges
+// Okta group; a user lifecycle change's "user:<id>"), cut into chunks of at most MaxPackChanges
 // changes and MaxPackBytes. Changes with the same deduplication id are packed once. Within a
 // group the changes are ordered by deduplication id, so a redelivery of the same events, in any
 // order, yields the same entries and SQS deduplicates them; the worker orders changes by their
@@ -317,9 +317,13 @@ func orNull(raw json.RawMessage) json.RawMessage {
 }
 
 // GroupID is the MessageGroupId of c: the Okta group id, so one worker at a time handles a
-// group. A user deactivation has no group; it gets a group of its own per user.
+// group. A user lifecycle change (deactivate, reactivate, suspend, unsuspend) has no group; the
+// changes of one user share a group of their own, "user:<id>", so one worker at a time handles a
+// user's lifecycle. Their order is still decided by `published`: the worker applies a lifecycle
+// change as membership changes of the user's groups at the event's time, through the ordering
+// ledger, so a redelivered or late one cannot undo a newer change.
 func GroupID(c membership.Change) string {
-	if c.Kind == membership.KindUserDeactivate {
+	if c.Kind.User() {
 		return sqsID("user:" + c.UserID)
 	}
 	return sqsID(c.GroupID)

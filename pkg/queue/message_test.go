@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -65,6 +66,9 @@ func TestIDsPerKind(t *testing.T) {
 		group, dedupID string
 	}{
 		{deact, "user:00uX", "u1/user_deactivate//00uX"},
+		{membership.Change{EventUUID: "u4", Published: published, Kind: membership.KindUserReactivate, UserID: "00uX"}, "user:00uX", "u4/user_reactivate//00uX"},
+		{membership.Change{EventUUID: "u5", Published: published, Kind: membership.KindUserSuspend, UserID: "00uX"}, "user:00uX", "u5/user_suspend//00uX"},
+		{membership.Change{EventUUID: "u6", Published: published, Kind: membership.KindUserUnsuspend, UserID: "00uX"}, "user:00uX", "u6/user_unsuspend//00uX"},
 		{rename, "00gR", "u2/rename/00gR/"},
 		{del, "00gD", "u3/group_delete/00gD/"},
 	}
@@ -188,6 +192,9 @@ func TestEncodeRejectsInvalidChanges(t *testing.T) {
 		"rename no group":  {mod(func(c *membership.Change) { c.Kind = membership.KindRename; c.GroupID = "" }), "groupId"},
 		"delete no group":  {mod(func(c *membership.Change) { c.Kind = membership.KindGroupDelete; c.GroupID = "" }), "groupId"},
 		"deactivate no id": {mod(func(c *membership.Change) { c.Kind = membership.KindUserDeactivate; c.UserID = "" }), "userId"},
+		"reactivate no id": {mod(func(c *membership.Change) { c.Kind = membership.KindUserReactivate; c.UserID = "" }), "userId"},
+		"suspend no id":    {mod(func(c *membership.Change) { c.Kind = membership.KindUserSuspend; c.UserID = "" }), "userId"},
+		"unsuspend no id":  {mod(func(c *membership.Change) { c.Kind = membership.KindUserUnsuspend; c.UserID = "" }), "userId"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -544,5 +551,34 @@ func TestDecodePack(t *testing.T) {
 	}
 	if _, err := Decode(body(a, bad)); err == nil || !strings.Contains(err.Error(), "change 1") {
 		t.Errorf("error does not name the change: %v", err)
+	}
+}
+
+// The lifecycle changes of one user share one message group and pack together; a pack never
+// mixes them with a group's changes.
+func TestUserLifecyclePack(t *testing.T) {
+	life := func(uuid string, k membership.Kind, user string) membership.Change {
+		return membership.Change{EventUUID: uuid, Published: published, Kind: k, UserID: user, Login: user + "@example.com"}
+	}
+	deact, react := life("l1", membership.KindUserDeactivate, "00uX"), life("l2", membership.KindUserReactivate, "00uX")
+	susp, other := life("l3", membership.KindUserSuspend, "00uX"), life("l4", membership.KindUserUnsuspend, "00uY")
+	entries, err := EncodeBatch([]membership.Change{deact, add(), react, susp, other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string]int{}
+	for _, e := range entries {
+		cs, err := Decode(e.Body)
+		if err != nil {
+			t.Fatalf("entry %s: %v", e.GroupID, err)
+		}
+		groups[e.GroupID] = len(cs)
+	}
+	if want := map[string]int{"user:00uX": 3, "user:00uY": 1, add().GroupID: 1}; !reflect.DeepEqual(groups, want) {
+		t.Errorf("entries per group %v, want %v", groups, want)
+	}
+	m, _ := json.Marshal(Pack{V: Version2, Changes: []membership.Change{deact, add()}})
+	if _, err := Decode(string(m)); !errors.Is(err, ErrInvalidMessage) {
+		t.Errorf("a pack mixing a user's lifecycle and a group's changes decoded: %v", err)
 	}
 }
