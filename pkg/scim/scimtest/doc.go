@@ -13,7 +13,8 @@
 //     decoded), on the documented combinations: Users by userName, externalId, groups.value or
 //     id; Groups by displayName, externalId, id, or id and members (either order). Anything else
 //     (other operators, or, not, parentheses, unquoted or empty values, other attributes or
-//     combinations) is a 400 ValidationException.
+//     combinations) is a 400 ValidationException. `userName eq` ignores case (below); every other
+//     value is compared exactly.
 //   - Group reads (GET /Groups/{id}, GET /Groups, the POST answer) never carry members: "members"
 //     is always []. Members are listed with GET /Users?filter=groups.value eq "<id>".
 //   - Paging: count in 1..100 (default 100), anything else 400 ("Valid Range"). A `cursor`
@@ -24,7 +25,7 @@
 //     warns may happen. startIndex, attributes and excludedAttributes are rejected (AWS lists
 //     them as unsupported).
 //   - POST /Users requires userName, displayName, name.givenName and name.familyName, rejects
-//     groups and more than one (or a non-primary) email; 409 on a duplicate userName.
+//     groups and more than one (or a non-primary) email; 409 on a duplicate userName (exact).
 //   - POST /Groups requires displayName, takes at most 100 members (400 beyond), 409 on a
 //     duplicate displayName.
 //   - PATCH /Groups/{id}: the PatchOp schema is required; only members, displayName and
@@ -54,9 +55,13 @@
 //     format is assumed to be delay-seconds.
 //   - The status for adding a user id that does not exist is undocumented: 400 by default,
 //     Options.UnknownMemberStatus changes it.
-//   - Whether AWS compares userName/displayName case-insensitively (uniqueness and filters): the
-//     emulator is exact and case-sensitive. Filter attribute names and operators are accepted in
-//     any case (RFC 7644), which AWS may or may not do.
+//   - Whether AWS compares userName case-insensitively: undocumented (RFC 7643 defines userName
+//     as caseExact false; nobody has reported what AWS does). The emulator takes the reading that
+//     catches a client trusting the filter: `userName eq` compares lower-cased and answers every
+//     match in creation order, while uniqueness (POST /Users, AddUser) is exact, so
+//     "ann@example.com" and "Ann@example.com" can both exist and a lookup of either may answer
+//     with the other. displayName is exact in filters and uniqueness. Filter attribute names and
+//     operators are accepted in any case (RFC 7644), which AWS may or may not do.
 //   - The listing order AWS uses and whether its cursors survive concurrent writes: here items
 //     come in creation order and cursors are keyset positions, stable under writes.
 //   - Whether GET /Users?filter=groups.value eq "<unknown group>" is an empty list or an error:

@@ -423,9 +423,10 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	var items []*user
 	switch {
 	case f.hasUserName:
-		if u := s.byUserName[f.userName]; u != nil {
-			items = []*user{u}
-		}
+		// Case-insensitive, every match in creation order: AWS does not document how it compares
+		// userName, and this is the reading under which a client that trusts the filter links the
+		// wrong user (doc.go).
+		items = s.byUserFold[strings.ToLower(f.userName)]
 	case f.hasExternalID:
 		for _, u := range s.userOrder {
 			if u.externalID == f.externalID {

@@ -142,7 +142,8 @@ type Server struct {
 	seq        uint64
 	users      map[string]*user
 	userOrder  []*user
-	byUserName map[string]*user
+	byUserName map[string]*user   // exact userName: uniqueness
+	byUserFold map[string][]*user // lower-cased userName: the userName filter (see doc.go)
 	groups     map[string]*group
 	groupOrder []*group
 	byGroupNm  map[string]*group
@@ -196,6 +197,7 @@ func New(opts Options) *Server {
 		storePfx:   fmt.Sprintf("%010x", idRand.Uint64()&0xffffffffff),
 		users:      map[string]*user{},
 		byUserName: map[string]*user{},
+		byUserFold: map[string][]*user{},
 		groups:     map[string]*group{},
 		byGroupNm:  map[string]*group{},
 		requests:   map[string]int{},
@@ -316,6 +318,8 @@ func (s *Server) newIDLocked() string {
 }
 
 func (s *Server) addUserLocked(userName, externalID, displayName, givenName, familyName, email string, active bool) (*user, error) {
+	// Uniqueness is exact, so "ann@x.com" and "Ann@x.com" can both exist and a case-insensitive
+	// filter (listUsers) can answer with either: AWS documents neither (doc.go).
 	if _, dup := s.byUserName[userName]; dup {
 		return nil, errDuplicate
 	}
@@ -329,6 +333,8 @@ func (s *Server) addUserLocked(userName, externalID, displayName, givenName, fam
 	s.users[u.id] = u
 	s.userOrder = append(s.userOrder, u)
 	s.byUserName[userName] = u
+	k := strings.ToLower(userName)
+	s.byUserFold[k] = append(s.byUserFold[k], u)
 	return u, nil
 }
 
