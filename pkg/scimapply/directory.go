@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 // UserRef names an Okta user.
 type UserRef struct {
 	ID    string // Okta user id, 00u…: matched against SCIM externalId
-	Login string // Okta login: matched against SCIM userName when no externalId matches
+	Login string // Okta login: matched against SCIM userName, exactly, when no externalId matches
 }
 
 // GroupRef names an Okta group.
@@ -75,7 +74,7 @@ type Directory struct {
 
 	mu         sync.Mutex
 	byExternal map[string]scim.User   // SCIM externalId → user
-	byUserName map[string]scim.User   // lower-cased SCIM userName → user
+	byUserName map[string]scim.User   // SCIM userName, exactly as AWS holds it → user
 	groups     map[string]cachedGroup // Okta group id → its SCIM group as last read (the id is what counts)
 	now        func() time.Time
 	size       int  // users seen by the last listing
@@ -157,13 +156,14 @@ func (d *Directory) Stats() DirectoryStats {
 		CompleteIndex: d.complete, Listings: d.listings, Lookups: d.lookups}
 }
 
-// cachedLocked finds ref in the index: externalId = Okta user id first, then userName = login.
+// cachedLocked finds ref in the index: externalId = Okta user id first, then userName = login,
+// both compared exactly (see rememberLocked).
 func (d *Directory) cachedLocked(ref UserRef) (scim.User, bool) {
 	if u, ok := d.byExternal[ref.ID]; ok && ref.ID != "" {
 		return u, true
 	}
 	if ref.Login != "" {
-		if u, ok := d.byUserName[strings.ToLower(ref.Login)]; ok {
+		if u, ok := d.byUserName[ref.Login]; ok {
 			return u, true
 		}
 	}
@@ -175,8 +175,14 @@ func (d *Directory) rememberLocked(u scim.User) {
 		d.byExternal[u.ExternalID] = u
 	}
 	if u.UserName != "" {
-		// AWS compares userName case-insensitively, as SCIM defines it.
-		d.byUserName[strings.ToLower(u.UserName)] = u
+		// userName links an Okta login only when it is the same string, case included. AWS does not
+		// document whether it compares userName case-insensitively (RFC 7643 says it should), and
+		// the two mistakes differ: linking "Ann@x.com" to the SCIM user "ann@x.com", who may be
+		// someone else, grants the wrong access; not linking leaves the user "not provisioned",
+		// retried and then dead-lettered with that reason, access missing and visible. Okta's own
+		// provisioning sets externalId, matched first, so only users provisioned another way
+		// depend on this.
+		d.byUserName[u.UserName] = u
 	}
 }
 
@@ -375,7 +381,9 @@ func (d *Directory) lookupAll(ctx context.Context, refs []UserRef, res *Resoluti
 	}
 }
 
-// lookup finds one user: externalId = Okta user id, then userName = login.
+// lookup finds one user: externalId = Okta user id, then userName = login. An answer is taken
+// only when its attribute equals the asked value exactly: AWS's filters may compare without case
+// (undocumented), and a near match is not a link (rememberLocked).
 func (d *Directory) lookup(ctx context.Context, r UserRef) (scim.User, int, error) {
 	d.mu.Lock()
 	d.lookups++
@@ -386,7 +394,10 @@ func (d *Directory) lookup(ctx context.Context, r UserRef) (scim.User, int, erro
 		u, err := d.api.FindUserByExternalID(ctx, r.ID)
 		if err == nil {
 			d.Remember(u)
-			return u, n, nil
+			if u.ExternalID == r.ID {
+				return u, n, nil
+			}
+			err = scim.ErrNotFound
 		}
 		if !errors.Is(err, scim.ErrNotFound) {
 			return scim.User{}, n, fmt.Errorf("find SCIM user by externalId %s: %w", r.ID, err)
@@ -397,7 +408,10 @@ func (d *Directory) lookup(ctx context.Context, r UserRef) (scim.User, int, erro
 		u, err := d.api.FindUserByUserName(ctx, r.Login)
 		if err == nil {
 			d.Remember(u)
-			return u, n, nil
+			if u.UserName == r.Login {
+				return u, n, nil
+			}
+			err = scim.ErrNotFound
 		}
 		if !errors.Is(err, scim.ErrNotFound) {
 			return scim.User{}, n, fmt.Errorf("find SCIM user by userName: %w", err)
