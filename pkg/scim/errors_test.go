@@ -166,3 +166,65 @@ func TestTokenNeverLeaks(t *testing.T) {
 		t.Error("a header name leaked into logs")
 	}
 }
+
+// Error bodies AWS has been seen to send keep their typed errors, and the message carries AWS's
+// detail and request id, which is what an operator quotes to AWS support.
+func TestAWSErrorBodiesSeen(t *testing.T) {
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string // as quoted in the source
+		is     error
+		want   string // Error()
+	}{
+		// github.com/slashdevops/idp-scim-sync/issues/57 (POST /Users; the same text on POST /Groups
+		// in that project's testdata/CreateGroupResponse_Conflict.json).
+		{"409 duplicate", 409, `{"schema":["urn:ietf:params:scim:api:messages:2.0:Error"],"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"detail":"Refused to create a new, duplicate resource.","status":"409","exceptionRequestId":"1f0de3fa-8bce-49ed-ae22-8604172fcb80","timeStamp":"2022-03-22 01:39:54.152"}`,
+			ErrConflict, "scim: HTTP 409: Refused to create a new, duplicate resource. (request id 1f0de3fa-8bce-49ed-ae22-8604172fcb80)"},
+		// idp-scim-sync issue 42: a wrong tenant id, with only the misspelt "schema" key.
+		{"404 wrong tenant", 404, `{"schema":["urn:ietf:params:scim:api:messages:2.0:Error"],"detail":"TENANT does not exist.","status":"404","exceptionRequestId":"93529112-dfce-4fef-82ed-ddd588a90e6b","timeStamp":"2022-02-11 06:10:54.937"}`,
+			ErrNotFound, "scim: HTTP 404: TENANT does not exist. (request id 93529112-dfce-4fef-82ed-ddd588a90e6b)"},
+		// github.com/goauthentik/authentik/issues/12321: escaped quotes in the detail.
+		{"400 path-less", 400, `{"schema":["urn:ietf:params:scim:api:messages:2.0:Error"],"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"detail":"Current PATCH support allows omitting \"path\" attribute only for Add and Replace operations modifying a single attribute.","status":"400","exceptionRequestId":"r-400","timeStamp":"2024-12-10 19:50:00.531"}`,
+			nil, `scim: HTTP 400: Current PATCH support allows omitting "path" attribute only for Add and Replace operations modifying a single attribute. (request id r-400)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newAPIError(&http.Response{StatusCode: tc.status, Header: http.Header{}}, []byte(tc.body), "tok", now)
+			if got := e.Error(); got != tc.want {
+				t.Errorf("Error() = %q\nwant      %q", got, tc.want)
+			}
+			for _, s := range []error{ErrConflict, ErrNotFound, ErrUnauthorized} {
+				if errors.Is(e, s) != (s == tc.is) {
+					t.Errorf("errors.Is(%v) = %v", s, errors.Is(e, s))
+				}
+			}
+		})
+	}
+}
+
+// The emulator answers with those texts; through the client they arrive typed and readable.
+func TestEmulatorErrorTextsThroughClient(t *testing.T) {
+	f := newFixture(t, scimtest.Options{})
+	ctx := context.Background()
+	f.srv.AddGroup("AWS_Dev", "00gDEV")
+	_, err := f.c.CreateGroup(ctx, Group{DisplayName: "AWS_Dev", ExternalID: "00gDEV"}, nil)
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), `create group "AWS_Dev": scim: HTTP 409: Refused to create a new, duplicate resource. (request id `) {
+		t.Errorf("duplicate group: %v", err)
+	}
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.RequestID == "" {
+		t.Errorf("no request id: %#v", err)
+	}
+	gid, _ := f.srv.GroupID("AWS_Dev")
+	ids := make([]string, 0, MaxMembersPerRequest+1)
+	for i := range MaxMembersPerRequest + 1 {
+		ids = append(ids, fmt.Sprintf("u%d", i))
+	}
+	// The client never sends more than 100 values; a raw PATCH shows AWS's answer to one that does.
+	body := patchBody{Schemas: []string{schemaPatch}, Operations: []patchOperation{{Op: "add", Path: "members", Value: refs(ids)}}}
+	_, err = f.c.do(ctx, call{op: OpAddMembers, method: http.MethodPatch, path: groupPath(gid), body: body})
+	if !errors.As(err, &ae) || ae.Status != 400 || ae.Detail != "Request is unparsable, syntactically incorrect, or violates schema." {
+		t.Errorf("101 values: %v", err)
+	}
+}

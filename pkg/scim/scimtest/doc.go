@@ -25,12 +25,14 @@
 //     warns may happen. startIndex, attributes and excludedAttributes are rejected (AWS lists
 //     them as unsupported).
 //   - POST /Users requires userName, displayName, name.givenName and name.familyName, rejects
-//     groups and more than one (or a non-primary) email; 409 on a duplicate userName (exact).
+//     groups and more than one (or a non-primary) email, with the texts AWS's troubleshooting
+//     guide quotes for the name and email cases; 409 on a duplicate userName (exact).
 //   - POST /Groups requires displayName, takes at most 100 members (400 beyond), 409 on a
 //     duplicate displayName.
 //   - PATCH /Groups/{id}: the PatchOp schema is required; only members, displayName and
 //     externalId; add/remove on members with at most 100 values in the whole request (400
-//     beyond); replace on members is 400 ("Replacing group memberships is not supported.");
+//     beyond); replace on members is 400 (AWS documents it unsupported; in 2024 a replace with
+//     an empty list answered 204 and changed nothing, github.com/lichti/aws-iam-scim-problem);
 //     the path-less form only for add/replace of a single attribute (id may accompany it, as in
 //     AWS's rename example). A remove on members without values empties the group (AWS's earlier
 //     behaviour, the default, so tests catch clients that send it) or is a 400
@@ -39,7 +41,11 @@
 //     removing a non-member succeed. Success is 204 without a body.
 //   - Errors look like AWS's: {"schema":[…Error],"schemas":[…Error],"detail":…,"status":"400",
 //     "exceptionRequestId":…,"timeStamp":"2006-01-02 15:04:05.000"}, status as a string, the
-//     request id also in the x-amzn-RequestId header (sent on every answer).
+//     request id also in the x-amzn-RequestId header (sent on every answer). Details are the
+//     texts AWS has been seen to send where known (handler.go cites each): every 409 is "Refused
+//     to create a new, duplicate resource.", and the refusals of a PATCH (more than 100 values,
+//     replace or remove-all on members, a bad filter or body) the generic "Request is unparsable,
+//     syntactically incorrect, or violates schema.".
 //   - Ids look like AWS's: a 10-hex identity store prefix, a dash and a UUID; generated from
 //     the seed, so a test sees the same ids on every run.
 //   - Fault injection, deterministic with Options.Seed: probabilities of 429 (with a
@@ -71,5 +77,8 @@
 //     /ResourceTypes, and attributes beyond those the sync uses (addresses, phone numbers,
 //     enterprise extension).
 //   - The 403 AccessDeniedException and the 100k users/groups quotas.
-//   - Exact error detail texts, except those copied from AWS answers seen in the wild.
+//   - Error texts nobody has reported (404 for an unknown id, 401, 429, 500, 405, an unknown
+//     path): AWS's documented condition or made up, as handler.go says. A wrong tenant id answers
+//     401 as AWS documents; in 2022 AWS was seen answering 404 "TENANT does not exist."
+//     (github.com/slashdevops/idp-scim-sync/issues/42).
 package scimtest

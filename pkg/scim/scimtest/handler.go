@@ -21,18 +21,45 @@ const (
 	schemaPatch = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 )
 
-// Details copied from AWS's answers where known, so tests can see realistic text.
+// Error details. Where AWS has been seen to send a text, it is that text, with the answer that
+// shows it; the others are AWS's documented condition or made up, and say so. Clients must branch
+// on the status only: AWS uses one generic 400 text for many different mistakes.
 const (
-	detailInvalid      = "Request is unparsable, syntactically incorrect, or violates schema."
+	// Seen for bodies that violate AWS's rules: more than 100 member values in one PATCH
+	// (github.com/slashdevops/idp-scim-sync/issues/62), `members eq ""` (…/issues/75), a
+	// replace on members with an empty value (github.com/lichti/aws-iam-scim-problem).
+	detailInvalid = "Request is unparsable, syntactically incorrect, or violates schema."
+	// Seen for a 409 on POST /Users (idp-scim-sync issue 57) and POST /Groups (idp-scim-sync
+	// pkg/aws/testdata/CreateGroupResponse_Conflict.json); the text AWS's troubleshooting guide
+	// quotes for duplicate users and groups (docs.aws.amazon.com/singlesignon/latest/userguide/
+	// troubleshooting.html, "Duplicate user or group error"). A rename onto a taken displayName is
+	// assumed to answer the same.
+	detailDuplicate = "Refused to create a new, duplicate resource."
+	// Seen (github.com/goauthentik/authentik/issues/12321).
+	detailPathless = `Current PATCH support allows omitting "path" attribute only for Add and Replace operations modifying a single attribute.`
+	// AWS's documented conditions (developer guide, the Errors table of each operation); the
+	// bodies have not been seen.
 	detailUnauthorized = "The authorization header is invalid or missing."
-	detailThrottled    = "Rate exceeded"
 	detailInternal     = "Service failed to process the request."
-	detailReplaceAll   = "Replacing group memberships is not supported."
-	detailRemoveAll    = "Removing all members from a group is not supported."
-	detailPathless     = `Current PATCH support allows omitting "path" attribute only for Add and Replace operations modifying a single attribute.`
-	detailTooMany      = "A maximum of 100 membership changes are allowed in a single request."
-	maxBodyBytes       = 1 << 20
+	// AWS's ThrottlingException message on its other APIs; a SCIM 429 body has not been seen.
+	detailThrottled = "Rate exceeded"
+	// The refusals AWS documents for PATCH /Groups answer the generic text: seen for more than 100
+	// values and for a replace on members (above), assumed for a remove without values.
+	detailTooMany    = detailInvalid
+	detailReplaceAll = detailInvalid
+	detailRemoveAll  = detailInvalid
+	maxBodyBytes     = 1 << 20
 )
+
+// validationDetail is the text AWS's troubleshooting guide quotes for a user whose given name is
+// empty (docs.aws.amazon.com/singlesignon/latest/userguide/troubleshooting.html, "Specific users
+// fail to synchronize"); the emulator uses it for every required name attribute.
+func validationDetail(attr string) string {
+	return fmt.Sprintf(`2 validation errors detected: Value at '%[1]s' failed to satisfy constraint: Member must satisfy regular expression pattern: [\p{L}\p{M}\p{S}\p{N}\p{P}\t\n\r ]+; Value at '%[1]s' failed to satisfy constraint: Member must have length greater than or equal to 1`, attr)
+}
+
+// detailEmails is the text the same guide quotes for a user with more than one email.
+const detailEmails = "List attribute emails exceeds allowed limit of 1"
 
 // errorBody is AWS's error shape. AWS repeats the schema URN under a misspelt "schema" key and
 // sends status as a string; both are reproduced so clients are tested against them.
@@ -486,8 +513,20 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	// AWS: givenName, familyName, userName and displayName are required; groups may not be set;
 	// multi-valued attributes hold at most one value, and the email must be primary.
-	if req.UserName == "" || req.DisplayName == "" || req.Name.GivenName == "" || req.Name.FamilyName == "" ||
-		req.Groups != nil || len(req.Emails) > 1 || (len(req.Emails) == 1 && !req.Emails[0].Primary) {
+	switch {
+	case req.Name.GivenName == "":
+		s.writeError(w, errInvalid(validationDetail("name.givenName")))
+		return
+	case req.Name.FamilyName == "":
+		s.writeError(w, errInvalid(validationDetail("name.familyName")))
+		return
+	case req.DisplayName == "":
+		s.writeError(w, errInvalid(validationDetail("displayName")))
+		return
+	case len(req.Emails) > 1:
+		s.writeError(w, errInvalid(detailEmails))
+		return
+	case req.UserName == "" || req.Groups != nil || (len(req.Emails) == 1 && !req.Emails[0].Primary):
 		s.writeError(w, errInvalid(""))
 		return
 	}
@@ -504,7 +543,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if err != nil {
-		s.writeError(w, &apiError{status: http.StatusConflict, detail: "Duplicate userName"})
+		s.writeError(w, &apiError{status: http.StatusConflict, detail: detailDuplicate})
 		return
 	}
 	s.writeJSON(w, http.StatusCreated, j)
@@ -586,7 +625,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 	s.maxPatchValues = max(s.maxPatchValues, len(req.Members))
 	aerr := func() *apiError {
 		if len(req.Members) > MaxMemberValues {
-			return errInvalid("A maximum of 100 members can be added in a single request.")
+			return errInvalid(detailTooMany)
 		}
 		for _, m := range req.Members {
 			if s.users[m.Value] == nil {
@@ -599,7 +638,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 	if aerr == nil {
 		g, err := s.addGroupLocked(req.DisplayName, req.ExternalID)
 		if err != nil {
-			aerr = &apiError{status: http.StatusConflict, detail: "Duplicate GroupDisplayName"}
+			aerr = &apiError{status: http.StatusConflict, detail: detailDuplicate}
 		} else {
 			for _, m := range req.Members {
 				g.members[m.Value] = struct{}{}

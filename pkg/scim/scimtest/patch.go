@@ -200,7 +200,7 @@ func (s *Server) applyLocked(id string, actions []action) *apiError {
 			clear(members)
 		case "displayName":
 			if o, dup := s.byGroupNm[a.value]; dup && o != g {
-				return &apiError{status: http.StatusConflict, detail: "Duplicate GroupDisplayName"}
+				return &apiError{status: http.StatusConflict, detail: detailDuplicate}
 			}
 			name = a.value
 		case "externalId":
