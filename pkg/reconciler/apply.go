@@ -12,19 +12,20 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 )
 
-// deferToEvents drops planned changes of memberships for which the sync worker already applied
-// an Okta event newer than this run's read of the group (STATE_TABLE only). The read may predate
-// that event, so acting on it would undo a newer change; the event is the newer truth.
-func (r *run) deferToEvents(ctx, work context.Context) {
+// deferToEvents drops a group's planned changes of memberships for which the sync worker already
+// applied an Okta event newer than this run's read of the group (STATE_TABLE only). The read may
+// predate that event, so acting on it would undo a newer change; the event is the newer truth.
+// It runs for each group right before its plan is applied, not once for the run: the apply
+// phase of a large run takes minutes (4 groups at a time, 429 backoffs), and an event the sync
+// worker applies meanwhile must still win. What remains is the time of one group's PATCHes.
+func (r *run) deferToEvents(ctx, work context.Context, g *groupRun) {
 	if r.cfg.Ledger == nil {
 		return
 	}
 	var keys []membership.Key
-	for _, g := range r.groupsIn(stateRead) {
-		for _, m := range slices.Concat(g.plan.adds, g.plan.removes) {
-			if m.UserID != "" {
-				keys = append(keys, membership.Key{GroupID: g.okta.ID, UserID: m.UserID})
-			}
+	for _, m := range slices.Concat(g.plan.adds, g.plan.removes) {
+		if m.UserID != "" {
+			keys = append(keys, membership.Key{GroupID: g.okta.ID, UserID: m.UserID})
 		}
 	}
 	if len(keys) == 0 {
@@ -32,13 +33,13 @@ func (r *run) deferToEvents(ctx, work context.Context) {
 	}
 	marks, err := r.cfg.Ledger.Get(work, keys)
 	if err != nil {
-		// Without the marks the run behaves as without STATE_TABLE: a change the sync worker
+		// Without the marks the group behaves as without STATE_TABLE: a change the sync worker
 		// applied during this run may be undone, and the next event or run repairs it.
-		r.addErr("reading ordering marks failed, changes not checked against newer events: %v", err)
-		r.log.ErrorContext(ctx, "reading ordering marks failed: applying the plan without them", "error", err.Error())
+		r.addErr("group %q: reading ordering marks failed, changes not checked against newer events: %v", g.okta.Name, err)
+		r.log.ErrorContext(ctx, "reading ordering marks failed: applying the plan without them", "group", g.okta.Name, "error", err.Error())
 		return
 	}
-	for _, g := range r.groupsIn(stateRead) {
+	{
 		newer := func(m scimapply.Member) bool {
 			mk, ok := marks[membership.Key{GroupID: g.okta.ID, UserID: m.UserID}]
 			if ok && m.UserID != "" && !mk.Published.Before(g.read.readAt.Add(-markSkew)) {
@@ -137,15 +138,20 @@ func (r *run) apply(ctx, work context.Context, g *groupRun) {
 		}
 		if err := r.ensureGroup(work, g); err != nil {
 			r.noteSCIMErr(err)
-			if work.Err() != nil && !errors.Is(err, errRenamed) {
+			if work.Err() != nil {
 				g.state = stateNotReached
 				return
+			}
+			if errors.Is(err, scimapply.ErrIdentityConflict) {
+				r.met.Count("GroupIdentityConflicts", 1)
 			}
 			r.skip(ctx, g, "SCIM group creation: "+err.Error())
 			return
 		}
 	}
+	r.follow(ctx, g)
 	g.state = stateDone
+	r.deferToEvents(ctx, work, g)
 	if len(g.plan.adds)+len(g.plan.removes) == 0 {
 		return
 	}
@@ -250,6 +256,7 @@ func (r *run) report(ctx context.Context) {
 	r.met.Count("DriftRepaired", float64(repaired))
 	r.met.Count("ReconcileRemovalsBlocked", float64(blocked))
 	r.met.Count("ReconcileGroupsSkipped", float64(skipped))
+	r.met.Count("OrphanGroups", float64(len(r.orphans)))
 	r.met.Count("UnknownUsers", float64(len(r.unknownUsers)))
 }
 
@@ -274,6 +281,9 @@ func (r *run) summary() Summary {
 		if g.out.created {
 			s.GroupsCreated++
 		}
+		if g.out.renamed {
+			s.GroupsRenamed++
+		}
 		s.Adds += g.plan.rawAdds
 		s.Removes += g.plan.rawRemoves
 		s.Added += g.out.added
@@ -297,6 +307,10 @@ func (r *run) summary() Summary {
 		s.BlockedReason = fmt.Sprintf("run plans %d removals, more than MAX_REMOVALS=%d: removing none", r.removals, r.cfg.MaxRemovals)
 	} else if len(reasons) > 0 {
 		s.BlockedReason = strings.Join(reasons, "; ")
+	}
+	s.Orphans = r.orphans
+	for _, o := range r.orphans {
+		s.Errors = append(s.Errors, fmt.Sprintf("orphan AWS group %q (%s, externalId %s): %s", o.Group, o.SCIMGroupID, o.ExternalID, o.Reason))
 	}
 	s.UnknownUsers = len(r.unknownUsers)
 	if n := len(r.unknownUsers); n > 0 {

@@ -4,84 +4,99 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 )
 
-// groupIndex is what one listing of SCIM groups taught the run. It is only ever used to find the
-// SCIM groups of selected Okta groups (by their names), so groups outside the selection are read
-// but never touched.
+// groupIndex is one complete listing of the AWS groups, indexed by externalId (the identity rule
+// of pkg/scimapply: an Okta group's AWS group carries its id). It finds the selected groups' AWS
+// groups without a lookup each, and it is what shows the orphans.
 type groupIndex struct {
-	mu         sync.Mutex // also serializes listings: one full listing per run at most
-	byName     map[string]scim.Group
-	byExternal map[string]scim.Group
+	mu         sync.Mutex
+	byExternal map[string][]scim.Group
+	all        []scim.Group
 	complete   bool
 	pages      int
 }
 
-var errPageBudget = errors.New("page budget reached")
-
-// list pages through SCIM groups (100 per page) for at most budget pages (< 1: all of them).
-// Caller holds mu.
-func (ix *groupIndex) listLocked(ctx context.Context, api SCIM, budget int) error {
-	if ix.byName == nil {
-		ix.byName, ix.byExternal = map[string]scim.Group{}, map[string]scim.Group{}
-	}
+// listLocked pages through every AWS group (100 per page). Caller holds mu.
+func (ix *groupIndex) listLocked(ctx context.Context, api SCIM) error {
+	ix.byExternal, ix.all = map[string][]scim.Group{}, nil
 	pages := 0
 	err := api.ListGroups(ctx, func(page []scim.Group) error {
 		pages++
 		for _, g := range page {
-			ix.byName[g.DisplayName] = g
+			ix.all = append(ix.all, g)
 			if g.ExternalID != "" {
-				ix.byExternal[g.ExternalID] = g
+				ix.byExternal[g.ExternalID] = append(ix.byExternal[g.ExternalID], g)
 			}
-		}
-		if budget > 0 && pages >= budget {
-			return errPageBudget
 		}
 		return nil
 	})
 	ix.pages += pages
-	switch {
-	case errors.Is(err, errPageBudget):
-		return nil
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("list SCIM groups: %w", err)
 	}
 	ix.complete = true
 	return nil
 }
 
-// resolveGroups finds the SCIM groups of the selected Okta groups before they are read. With
-// several groups one listing (100 groups per request) is cheaper than one displayName lookup per
-// group; its budget is the number of lookups it replaces, so it never costs more than those
-// lookups. Groups the listing did not reach are looked up one by one when they are read.
+// resolveGroups lists the AWS groups once (100 per request) and gives every selected Okta group
+// the AWS group carrying its id. When several carry it (duplicates made before the identity
+// rule), the one named as the Okta group is used, else the oldest id; the others are orphans,
+// never written. Groups with no AWS group carrying their id are resolved one by one when read
+// (adoption by name, [scimapply.Directory.Resolve]). The listing also finds the AWS groups that
+// carry the id of a deleted Okta group ([run.findOrphans]).
 func (r *run) resolveGroups(ctx context.Context) {
 	pending := r.groupsIn(stateListed)
-	if len(pending) < 2 {
+	if len(pending) == 0 {
 		return
 	}
 	// No group worker runs yet: the index is not shared at this point.
 	r.index.mu.Lock()
 	defer r.index.mu.Unlock()
-	if err := r.index.listLocked(ctx, r.cfg.SCIM, len(pending)); err != nil {
+	if err := r.index.listLocked(ctx, r.cfg.SCIM); err != nil {
 		r.noteSCIMErr(err)
-		r.log.WarnContext(ctx, "listing SCIM groups failed: looking groups up one by one", "error", err.Error())
+		r.log.WarnContext(ctx, "listing SCIM groups failed: looking groups up one by one, orphans not checked", "error", err.Error())
 		return
 	}
 	for _, g := range pending {
-		if sg, ok := r.index.byName[g.okta.Name]; ok {
-			g.read.scim, g.read.inSCIM, g.read.resolved = sg, true, true
-			r.dir.SetGroup(g.okta.ID, sg)
-		} else if r.index.complete {
-			g.read.resolved = true
+		cands := r.index.byExternal[g.okta.ID]
+		if len(cands) == 0 {
+			continue
 		}
+		use := pickGroup(cands, g.okta.Name)
+		for _, o := range cands {
+			if o.ID != use.ID {
+				r.orphan(ctx, o, fmt.Sprintf("a second AWS group carrying Okta group %s (%q), whose AWS group is %q (%s)", g.okta.ID, g.okta.Name, use.DisplayName, use.ID))
+			}
+		}
+		if err := r.dir.Check(use); err != nil {
+			// Renamed out of the selection in AWS: left alone (read() skips it with the reason).
+			continue
+		}
+		g.read.scim, g.read.inSCIM, g.read.resolved = use, true, true
+		r.dir.SetGroup(g.okta.ID, use)
 	}
 }
 
-// resolveGroup finds one group's SCIM group by displayName, when the listing did not.
+// pickGroup chooses among AWS groups carrying one Okta id: the one named as the Okta group, else
+// the smallest id (stable from run to run).
+func pickGroup(cands []scim.Group, name string) scim.Group {
+	if i := slices.IndexFunc(cands, func(g scim.Group) bool { return g.DisplayName == name }); i >= 0 {
+		return cands[i]
+	}
+	return slices.MinFunc(cands, func(a, b scim.Group) int { return strings.Compare(a.ID, b.ID) })
+}
+
+// resolveGroup finds one group's AWS group by the identity rule, when the listing did not.
 func (r *run) resolveGroup(ctx context.Context, g *groupRun) error {
 	if g.read.resolved {
 		return nil
@@ -98,48 +113,106 @@ func (r *run) resolveGroup(ctx context.Context, g *groupRun) error {
 	return nil
 }
 
-// errRenamed: a SCIM group carries the Okta group's id as externalId under another name.
-var errRenamed = errors.New("renamed")
-
-// ensureGroup makes sure a group missing from SCIM exists, creating it (displayName = Okta name,
-// externalId = Okta id) unless this is a dry run. It first checks a complete listing of SCIM
-// groups: a group created meanwhile is used, and a SCIM group that already carries this Okta
-// group's id under another name (a rename whose event was lost) stops the creation, since a
-// duplicate group would silently split the permission set assignments.
+// ensureGroup makes sure a group missing from AWS exists, creating it (displayName = Okta name,
+// externalId = Okta id) unless this is a dry run. Creation goes through the identity rule: a
+// group created meanwhile, or an unowned one with the name, is adopted; one that belongs to
+// another Okta group is not taken (an identity conflict skips the group).
 func (r *run) ensureGroup(ctx context.Context, g *groupRun) error {
-	r.index.mu.Lock()
-	var err error
-	if !r.index.complete {
-		err = r.index.listLocked(ctx, r.cfg.SCIM, 0)
-	}
-	byName, nameOK := r.index.byName[g.okta.Name]
-	byExternal, externalOK := r.index.byExternal[g.okta.ID]
-	r.index.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if nameOK {
-		g.read.scim, g.read.inSCIM = byName, true
-		r.dir.SetGroup(g.okta.ID, byName)
-		return nil
-	}
-	if sg := byExternal; externalOK {
-		return fmt.Errorf("%w: SCIM group %q (%s) carries this Okta group's id as externalId: the group was renamed in Okta and the rename did not reach AWS; rename the SCIM group to %q (the sync worker does on the next rename event) instead of creating a duplicate",
-			errRenamed, sg.DisplayName, sg.ID, g.okta.Name)
-	}
 	if r.dryRun {
 		g.read.scim = scim.Group{DisplayName: g.okta.Name, ExternalID: g.okta.ID}
 		g.out.created = true
 		r.log.InfoContext(ctx, "dry run: SCIM group would be created", "group", g.okta.Name, "group_id", g.okta.ID)
 		return nil
 	}
-	sg, created, err := r.dir.CreateGroup(ctx, g.ref)
+	res, err := r.dir.Resolve(ctx, g.ref, scimapply.GroupQuery{Create: true})
 	if err != nil {
 		return err
 	}
-	g.read.scim, g.read.inSCIM, g.out.created = sg, true, created
-	if created {
-		r.log.InfoContext(ctx, "SCIM group created", "group", sg.DisplayName, "group_id", g.okta.ID, "scim_group_id", sg.ID)
+	g.read.scim, g.read.inSCIM, g.out.created = res.Group, true, res.Created
+	if res.Created {
+		r.log.InfoContext(ctx, "SCIM group created", "group", res.Group.DisplayName, "group_id", g.okta.ID, "scim_group_id", res.Group.ID)
 	}
 	return nil
+}
+
+// follow renames a group's AWS group to its current Okta name (read by this run) when they
+// differ: a rename event lost, or made while the sync worker had no Okta access. Swaps resolve
+// through the identity rule's temporary name. A failed rename is reported; the group's
+// memberships are still applied (the AWS group is this group's by its externalId).
+func (r *run) follow(ctx context.Context, g *groupRun) {
+	if !g.read.inSCIM || g.read.scim.DisplayName == g.okta.Name {
+		return
+	}
+	if r.dryRun {
+		r.log.InfoContext(ctx, "dry run: AWS group would be renamed", "group", g.read.scim.DisplayName, "new_name", g.okta.Name, "group_id", g.okta.ID)
+		return
+	}
+	done, err := r.dir.Rename(ctx, g.ref, g.read.scim)
+	var recs []ledger.Record
+	for _, d := range done {
+		r.log.InfoContext(ctx, "AWS group renamed", "group", d.From, "new_name", d.To, "group_id", d.OktaGroupID)
+		if d.OktaGroupID == g.okta.ID && err == nil {
+			g.read.scim.DisplayName = d.To
+			g.out.renamed = true
+		}
+		if !strings.Contains(d.To, "(renaming ") {
+			recs = append(recs, ledger.Record{Key: membership.Key{GroupID: d.OktaGroupID, UserID: "name"},
+				Mark: membership.Mark{Published: g.read.readAt.Add(-markSkew), Kind: "name", EventUUID: "reconcile/" + r.runID, Name: d.To}})
+		}
+	}
+	if err != nil {
+		r.noteSCIMErr(err)
+		if errors.Is(err, scimapply.ErrIdentityConflict) {
+			r.met.Count("GroupIdentityConflicts", 1)
+		}
+		r.addErr("group %q: rename of its AWS group %q failed: %v", g.okta.Name, g.read.scim.DisplayName, err)
+		r.log.ErrorContext(ctx, "AWS group rename failed: memberships applied under the old name", "group", g.read.scim.DisplayName,
+			"new_name", g.okta.Name, "group_id", g.okta.ID, "error", err.Error())
+	}
+	if r.cfg.Ledger != nil && len(recs) > 0 {
+		// The time of this run's read of Okta (less the skew): a membership event published
+		// after it, carrying a newer name, still renames the group.
+		if err := r.cfg.Ledger.Put(ctx, recs); err != nil {
+			r.log.WarnContext(ctx, "recording the group's applied name failed", "group", g.okta.Name, "error", err.Error())
+		}
+	}
+}
+
+// maxOrphanChecks bounds the Okta reads a run spends on AWS groups that carry the id of an Okta
+// group that is not selected (is it deleted?); the rest wait for the next runs.
+const maxOrphanChecks = 50
+
+// findOrphans reports the selected-looking AWS groups that carry the id of an Okta group Okta no
+// longer has: they keep their permission-set assignments and members, and no event or run ever
+// writes to them again. An Okta group that exists under a name outside the selection is not an
+// orphan (renamed out of the selection: its AWS group is left alone on purpose).
+func (r *run) findOrphans(ctx context.Context) {
+	if !r.index.complete || len(r.in.Groups) > 0 {
+		return
+	}
+	checks := 0
+	for _, sg := range r.index.all {
+		if !strings.HasPrefix(sg.ExternalID, "00g") || r.selectedIDs[sg.ExternalID] || r.dir.Check(sg) != nil {
+			continue
+		}
+		if checks >= maxOrphanChecks {
+			r.log.InfoContext(ctx, "orphan check budget reached: the rest is checked by the next runs", "checked", checks)
+			return
+		}
+		checks++
+		_, err := r.current().Group(ctx, sg.ExternalID)
+		switch {
+		case errors.Is(err, okta.ErrNotFound):
+			r.orphan(ctx, sg, fmt.Sprintf("carries the id of Okta group %s, which Okta no longer has", sg.ExternalID))
+		case err != nil:
+			r.log.WarnContext(ctx, "orphan check: reading the Okta group failed", "group", sg.DisplayName, "okta_group_id", sg.ExternalID, "error", err.Error())
+		}
+	}
+}
+
+// orphan reports an AWS group no Okta group maps to (it is never written).
+func (r *run) orphan(ctx context.Context, sg scim.Group, reason string) {
+	r.orphans = append(r.orphans, OrphanGroup{Group: sg.DisplayName, SCIMGroupID: sg.ID, ExternalID: sg.ExternalID, Reason: reason})
+	r.log.WarnContext(ctx, "orphan AWS group: no Okta group maps to it, so nothing keeps its members or assignments current; delete it or fix its externalId in AWS",
+		"group", sg.DisplayName, "scim_group_id", sg.ID, "external_id", sg.ExternalID, "reason", reason)
 }

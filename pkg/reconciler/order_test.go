@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,4 +218,51 @@ func (staleOkta) GroupMembers(context.Context, string) ([]okta.User, error) {
 	return nil, &okta.ReadError{Op: "list group members", Status: http.StatusUnauthorized}
 }
 
+func (staleOkta) Group(context.Context, string) (okta.Group, error) {
+	return okta.Group{}, &okta.ReadError{Op: "get group", Status: http.StatusUnauthorized}
+}
+
 func (staleOkta) Requests() int64 { return 1 }
+
+// A remove the sync worker applies while the run is patching earlier groups must not be undone by
+// the run's plan for a later group: the marks are read right before each group's plan is applied.
+func TestMarksReadRightBeforeEachGroup(t *testing.T) {
+	f := newFixture(t)
+	u := f.users("u", 2)
+	oktaA := f.oktaGroupOf("AWS_A", u[0])
+	f.scimGroupOf("AWS_A", oktaA) // plan: add u0
+	oktaB := f.oktaGroupOf("AWS_B", u[1])
+	scimB := f.scimGroupOf("AWS_B", oktaB) // plan: add u1
+	led := ledger.NewMemory()
+	f.cfg.Ledger = led
+	f.cfg.Concurrency = 1
+	var mu sync.Mutex
+	done := false
+	f.scim.SetFaultFunc(func(route string, r *http.Request) *scimtest.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		if route != "PATCH /Groups/{id}" || done {
+			return nil
+		}
+		done = true
+		// While the first group is patched, the sync worker applies a remove, published now, of
+		// the other group's planned member.
+		other, user := oktaB, u[1]
+		if strings.HasSuffix(r.URL.Path, scimB) {
+			other, user = oktaA, u[0]
+		}
+		_ = led.Put(context.Background(), []ledger.Record{{
+			Key:  membership.Key{GroupID: other, UserID: f.oktaUser[user]},
+			Mark: membership.Mark{Published: time.Now(), Kind: membership.KindRemove, EventUUID: "e-remove"},
+		}})
+		return nil
+	})
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := f.scim.Snapshot()
+	if s.Deferred != 1 || len(snap["AWS_A"])+len(snap["AWS_B"]) != 1 {
+		t.Fatalf("deferred %d, snapshot %v: the change published during the apply phase must win", s.Deferred, snap)
+	}
+}

@@ -36,6 +36,7 @@ type SCIM interface {
 type Okta interface {
 	Groups(ctx context.Context, prefix string, match func(name string) bool) ([]okta.Group, error)
 	GroupMembers(ctx context.Context, groupID string) ([]okta.User, error)
+	Group(ctx context.Context, id string) (okta.Group, error)
 	Requests() int64
 }
 
@@ -137,6 +138,14 @@ func (in Input) Trigger() string {
 	return "manual"
 }
 
+// OrphanGroup is an AWS group the identity rule maps no selected Okta group to.
+type OrphanGroup struct {
+	Group       string `json:"group"`
+	SCIMGroupID string `json:"scimGroupId"`
+	ExternalID  string `json:"externalId"`
+	Reason      string `json:"reason"`
+}
+
 // SkippedGroup is a selected group the run could not reconcile, and why.
 type SkippedGroup struct {
 	Group   string `json:"group"`
@@ -184,6 +193,14 @@ type Summary struct {
 	BlockedReason    string         `json:"blockedReason,omitempty"`
 	SuspiciousGroups []string       `json:"suspiciousGroups,omitempty"`
 	PartialGroups    []PartialGroup `json:"partialGroups,omitempty"`
+
+	// Orphans are AWS groups no selected Okta group maps to although they look like one's: a
+	// second group carrying a selected Okta group's id, or one carrying a deleted Okta group's
+	// id. Nothing writes to them; they keep members and permission-set assignments until an
+	// administrator deletes them (metric OrphanGroups, alarm).
+	Orphans []OrphanGroup `json:"orphans,omitempty"`
+	// GroupsRenamed counts AWS groups renamed to their Okta group's current name.
+	GroupsRenamed int `json:"groupsRenamed,omitempty"`
 
 	Skipped    []SkippedGroup `json:"skipped,omitempty"`
 	NotReached []string       `json:"notReached,omitempty"` // left for the next run (deadline)

@@ -388,12 +388,56 @@ func TestRenamedGroupIsNotDuplicated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The AWS group carrying the Okta id is this group's: renamed to the current name and
+	// repaired, never duplicated.
 	if n := f.scim.Count("POST /Groups"); n != 0 {
 		t.Errorf("%d groups created", n)
 	}
-	if len(s.Skipped) != 1 || !strings.Contains(s.Skipped[0].Reason, `"AWS_Old"`) {
+	if s.GroupsRenamed != 1 || s.Added != 3 || len(s.Skipped) != 0 {
 		t.Errorf("summary %+v", s)
 	}
+	if _, ok := f.scim.GroupID("AWS_Old"); ok {
+		t.Error("AWS_Old still there")
+	}
+	f.wantInSync("AWS_New")
+}
+
+func TestIdentityInTheReconciler(t *testing.T) {
+	f := newFixture(t)
+	u := f.users("u", 4)
+	admins := f.oktaGroupOf("AWS_Admins", u[:2]...)
+	f.scimGroupOf("AWS_Admins", admins, u[:2]...)
+	dup := f.scimGroupOf("AWS_Admins_copy", admins, u[2:]...) // a duplicate made before the identity rule
+	gone := f.okta.AddGroup("AWS_Gone")
+	if err := f.okta.DeleteGroup(gone); err != nil {
+		t.Fatal(err)
+	}
+	orphan := f.scimGroupOf("AWS_Gone", gone, u[3])
+	ops := f.oktaGroupOf("AWS_Ops", u[1:3]...)
+	other := f.okta.AddGroupOfType("Legacy_Ops", "OKTA_GROUP") // not selected
+	f.scimGroupOf("AWS_Ops", other, u[0])                      // AWS_Ops's name, another Okta group's id
+
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wantInSync("AWS_Admins")
+	got := map[string]string{}
+	for _, o := range s.Orphans {
+		got[o.SCIMGroupID] = o.Reason
+	}
+	if len(got) != 2 || !strings.Contains(got[dup], "second AWS group") || !strings.Contains(got[orphan], "no longer has") {
+		t.Errorf("orphans %+v", s.Orphans)
+	}
+	// Orphans and the other group's AWS group are never written.
+	snap := f.scim.Snapshot()
+	if len(snap["AWS_Admins_copy"]) != 2 || len(snap["AWS_Gone"]) != 1 || len(snap["AWS_Ops"]) != 1 {
+		t.Errorf("snapshot %v", snap)
+	}
+	if len(s.Skipped) != 1 || s.Skipped[0].GroupID != ops || !strings.Contains(s.Skipped[0].Reason, "carries Okta group "+other) {
+		t.Errorf("skipped %+v", s.Skipped)
+	}
+	f.wantMetric("OrphanGroups", 2)
 }
 
 func TestCreateGroupsFalse(t *testing.T) {

@@ -75,7 +75,7 @@ type groupPlan struct {
 
 // groupOutcome is what applying a group's plan did.
 type groupOutcome struct {
-	created                bool
+	created, renamed       bool
 	added, removed, failed int
 }
 
@@ -98,6 +98,8 @@ type run struct {
 	oktaReaders []oktaUse
 
 	groups           []*groupRun // processing order
+	selectedIDs      map[string]bool
+	orphans          []OrphanGroup
 	links            *links
 	selected         int
 	capExceeded      bool
@@ -126,7 +128,7 @@ func newRun(h *Handler, log *slog.Logger, in Input, start time.Time, runID strin
 	// A directory per run, not per container: the reconciler runs hourly, when a container's
 	// cache would be stale anyway, and a fresh one keeps every run's cost and answer independent.
 	r.dir = scimapply.NewDirectory(cfg.SCIM, scimapply.WithSelection(cfg.Selection.Match),
-		scimapply.WithLookupConcurrency(cfg.Concurrency))
+		scimapply.WithLookupConcurrency(cfg.Concurrency), scimapply.WithOktaGroups(r.oktaGroup))
 	r.applier = scimapply.NewApplier(cfg.SCIM, r.dir, log, r.met, scimapply.DryRun(r.dryRun), scimapply.WithClock(cfg.Now))
 	return r
 }
@@ -172,6 +174,7 @@ func (r *run) execute(ctx, work context.Context) error {
 	}
 	r.order(work)
 	r.resolveGroups(work)
+	r.findOrphans(work)
 	each(r.cfg.Concurrency, r.groupsIn(stateListed), r.mayRead, func(g *groupRun) { r.read(ctx, work, g) },
 		func(g *groupRun) { g.state = stateNotReached })
 	if r.stopped() {
@@ -181,7 +184,6 @@ func (r *run) execute(ctx, work context.Context) error {
 	for _, g := range r.groupsIn(stateRead) {
 		g.plan = r.links.plan(g.read)
 	}
-	r.deferToEvents(ctx, work)
 	r.safety(ctx)
 	mayApply := func() bool { return !r.stopped() && work.Err() == nil }
 	each(r.cfg.Concurrency, r.groupsIn(stateRead), mayApply, func(g *groupRun) { r.apply(ctx, work, g) },
@@ -277,6 +279,18 @@ func (r *run) current() Okta {
 	return r.oktaReaders[len(r.oktaReaders)-1].rd
 }
 
+// oktaGroup answers the identity rule's question about an Okta group (exists? current name?).
+func (r *run) oktaGroup(ctx context.Context, id string) (string, bool, error) {
+	g, err := r.current().Group(ctx, id)
+	switch {
+	case errors.Is(err, okta.ErrNotFound):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	return g.Name, true, nil
+}
+
 // listGroups reads the selected Okta groups. Without it nothing can be decided: the run fails.
 func (r *run) listGroups(ctx context.Context) error {
 	rd, err := r.okta(ctx, false)
@@ -305,8 +319,10 @@ func (r *run) listGroups(ctx context.Context) error {
 	}
 
 	byName := map[string][]okta.Group{}
+	r.selectedIDs = make(map[string]bool, len(groups))
 	for _, g := range groups {
 		byName[g.Name] = append(byName[g.Name], g)
+		r.selectedIDs[g.ID] = true
 	}
 	var want map[string]bool
 	if len(r.in.Groups) > 0 {

@@ -269,6 +269,10 @@ func baseName(name string) string {
 	return name[:i]
 }
 
+// Check returns ErrNotSelected unless the AWS group's current name is selected (the rule
+// [Directory.Resolve] applies, for callers that found the group in a listing).
+func (d *Directory) Check(g scim.Group) error { return d.checkSelected(g) }
+
 // checkSelected returns ErrNotSelected unless the AWS group's current name is selected (a group
 // moved aside during a swap counts under the name it was moved from).
 func (d *Directory) checkSelected(g scim.Group) error {
