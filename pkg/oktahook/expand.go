@@ -9,12 +9,22 @@ import (
 )
 
 // System Log event types the sync acts on; every other type is acknowledged and ignored.
+//
+// User lifecycle events carry one User target (id 00u…, alternateId = login) and no group. Okta
+// logs user.lifecycle.reactivate only when a provisioning job or an import reactivates a user; an
+// admin activating a deactivated user in the Admin Console is logged as user.lifecycle.activate
+// (support.okta.com, "User Reactivation Appears as an Activation Event in the System Log"), so both
+// mean "ACTIVE again" here.
 const (
 	EventMembershipAdd    = "group.user_membership.add"
 	EventMembershipRemove = "group.user_membership.remove"
 	EventGroupUpdate      = "group.profile.update"
 	EventGroupDelete      = "group.lifecycle.delete"
 	EventUserDeactivate   = "user.lifecycle.deactivate"
+	EventUserReactivate   = "user.lifecycle.reactivate"
+	EventUserActivate     = "user.lifecycle.activate"
+	EventUserSuspend      = "user.lifecycle.suspend"
+	EventUserUnsuspend    = "user.lifecycle.unsuspend"
 )
 
 var kinds = map[string]membership.Kind{
@@ -23,6 +33,10 @@ var kinds = map[string]membership.Kind{
 	EventGroupUpdate:      membership.KindRename,
 	EventGroupDelete:      membership.KindGroupDelete,
 	EventUserDeactivate:   membership.KindUserDeactivate,
+	EventUserReactivate:   membership.KindUserReactivate,
+	EventUserActivate:     membership.KindUserReactivate,
+	EventUserSuspend:      membership.KindUserSuspend,
+	EventUserUnsuspend:    membership.KindUserUnsuspend,
 }
 
 // DropReason says why an event produced no change.
@@ -53,7 +67,7 @@ type Result struct {
 	// Events is the number of System Log events in the delivery.
 	Events int
 	// Changes in delivery order: one per (event, user, group) for membership events, one per
-	// (event, group) for group events, one per (event, user) for user deactivation.
+	// (event, group) for group events, one per (event, user) for user lifecycle events.
 	Changes []membership.Change
 	// Dropped counts dropped events by reason; Drops lists them in delivery order.
 	Dropped map[DropReason]int
@@ -79,8 +93,8 @@ func (r Result) LogDrops(ctx context.Context, l *slog.Logger) {
 
 // Expand turns the events of a delivery into membership changes. An event yields changes only if
 // its type is relevant, its outcome is SUCCESS, and it has the targets its kind needs; group
-// events yield changes only for groups whose name selected accepts. user.lifecycle.deactivate has
-// no group and is never filtered by selection. Targets are matched by type, never by position, and
+// events yield changes only for groups whose name selected accepts. User lifecycle events have no
+// group and are never filtered by selection (the worker finds the user's selected groups). Targets are matched by type, never by position, and
 // an event with several User (or UserGroup) targets yields one change for each.
 // A nil selected selects no group.
 func Expand(env Envelope, selected func(groupName string) bool) Result {
@@ -126,7 +140,7 @@ func expandEvent(ev *LogEvent, selected func(string) bool, seen map[string]struc
 
 	var n int
 	switch {
-	case kind == membership.KindUserDeactivate:
+	case kind.User():
 		for _, u := range users {
 			c := base
 			c.UserID, c.Login = u.ID, u.AlternateID

@@ -3,7 +3,10 @@ package oktahook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -181,6 +184,31 @@ func TestExpand(t *testing.T) {
 			dropped: map[DropReason]int{DropNotSuccess: 1},
 		},
 		{
+			name: "user reactivate, activate, suspend and unsuspend have no group and ignore selection",
+			events: []LogEvent{
+				ev("e1", EventUserReactivate, "SUCCESS", bob),
+				ev("e2", EventUserActivate, "SUCCESS", jane),
+				ev("e3", EventUserSuspend, "SUCCESS", bob, sales),
+				ev("e4", EventUserUnsuspend, "SUCCESS", bob),
+			},
+			want: []membership.Change{
+				{EventUUID: "e1", Published: t0, Kind: membership.KindUserReactivate, UserID: "00ubob", Login: "bob@example.com"},
+				{EventUUID: "e2", Published: t0, Kind: membership.KindUserReactivate, UserID: "00ujane", Login: "jane@example.com"},
+				{EventUUID: "e3", Published: t0, Kind: membership.KindUserSuspend, UserID: "00ubob", Login: "bob@example.com"},
+				{EventUUID: "e4", Published: t0, Kind: membership.KindUserUnsuspend, UserID: "00ubob", Login: "bob@example.com"},
+			},
+		},
+		{
+			name:    "user lifecycle events without a user or that failed",
+			events:  []LogEvent{ev("e1", EventUserReactivate, "SUCCESS", eng), ev("e2", EventUserSuspend, "FAILURE", jane), ev("e3", EventUserUnsuspend, "SUCCESS", user("", "x@example.com"))},
+			dropped: map[DropReason]int{DropMissingTarget: 2, DropNotSuccess: 1},
+		},
+		{
+			name:    "other user lifecycle types are ignored",
+			events:  []LogEvent{ev("e1", "user.lifecycle.create", "SUCCESS", jane), ev("e2", "user.lifecycle.delete.initiated", "SUCCESS", jane)},
+			dropped: map[DropReason]int{DropIrrelevantType: 2},
+		},
+		{
 			name:    "same uuid twice in one delivery",
 			events:  []LogEvent{ev("e1", EventMembershipAdd, "SUCCESS", jane, eng), ev("e1", EventMembershipAdd, "SUCCESS", jane, eng)},
 			want:    []membership.Change{change("e1", membership.KindAdd, jane, eng)},
@@ -266,5 +294,41 @@ func TestLogDrops(t *testing.T) {
 	res.LogDrops(context.Background(), slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if buf.Len() != 0 {
 		t.Errorf("drops logged above debug level: %s", buf.String())
+	}
+}
+
+// The lifecycle samples in events/ go through the real parse and expansion: one change of the
+// documented kind each, for the documented user.
+func TestUserLifecycleSamples(t *testing.T) {
+	for file, want := range map[string]membership.Change{
+		"hook-delivery-user-deactivate.json": {Kind: membership.KindUserDeactivate, UserID: "00u8f3np4tWcJp7Yf5d7", Login: "carol.white@example.com"},
+		"hook-delivery-user-reactivate.json": {Kind: membership.KindUserReactivate, UserID: "00u8f3np4tWcJp7Yf5d7", Login: "carol.white@example.com"},
+		"hook-delivery-user-suspend.json":    {Kind: membership.KindUserSuspend, UserID: "00u8f3lm9sVbHn2Xe5d7", Login: "bob.smith@example.com"},
+		"hook-delivery-user-unsuspend.json":  {Kind: membership.KindUserUnsuspend, UserID: "00u8f3lm9sVbHn2Xe5d7", Login: "bob.smith@example.com"},
+	} {
+		t.Run(file, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("..", "..", "events", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var req struct {
+				Body string `json:"body"`
+			}
+			if err := json.Unmarshal(raw, &req); err != nil {
+				t.Fatal(err)
+			}
+			env, err := Parse([]byte(req.Body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := Expand(env, prefixed)
+			if len(res.Changes) != 1 || res.DroppedTotal() != 0 {
+				t.Fatalf("changes %+v, dropped %v", res.Changes, res.Dropped)
+			}
+			got := res.Changes[0]
+			if got.Kind != want.Kind || got.UserID != want.UserID || got.Login != want.Login || got.GroupID != "" || got.EventUUID == "" || got.Published.IsZero() {
+				t.Errorf("change %+v, want %s of %s (%s)", got, want.Kind, want.UserID, want.Login)
+			}
+		})
 	}
 }

@@ -194,11 +194,11 @@ func FuzzExpand(f *testing.F) {
 			if _, err := queue.Encode(c); err != nil {
 				t.Fatalf("change %+v does not encode for the queue: %v", c, err)
 			}
-			if c.Kind != membership.KindUserDeactivate && !selected(c.GroupName) {
+			if !c.Kind.User() && !selected(c.GroupName) {
 				t.Fatalf("change for unselected group %q (prefix %q)", c.GroupName, prefix)
 			}
-			if c.Kind == membership.KindUserDeactivate && (c.GroupID != "" || c.GroupName != "") {
-				t.Fatalf("user deactivation with a group: %+v", c)
+			if c.Kind.User() && (c.GroupID != "" || c.GroupName != "") {
+				t.Fatalf("user lifecycle change with a group: %+v", c)
 			}
 			if !backedByEvent(c, env.Data.Events) {
 				t.Fatalf("change %+v is not backed by an event of its uuid", c)
@@ -225,9 +225,9 @@ func FuzzExpand(f *testing.F) {
 			t.Fatalf("%d events, %d dropped, %d yielded changes", len(env.Data.Events), len(res.Drops), len(perUUID))
 		}
 
-		// Selecting nothing leaves only user deactivations, which have no group to select.
+		// Selecting nothing leaves only user lifecycle changes, which have no group to select.
 		for _, c := range oktahook.Expand(env, nil).Changes {
-			if c.Kind != membership.KindUserDeactivate {
+			if !c.Kind.User() {
 				t.Fatalf("nil selection yielded %+v", c)
 			}
 		}
@@ -240,6 +240,10 @@ var kinds = map[string]membership.Kind{
 	oktahook.EventGroupUpdate:      membership.KindRename,
 	oktahook.EventGroupDelete:      membership.KindGroupDelete,
 	oktahook.EventUserDeactivate:   membership.KindUserDeactivate,
+	oktahook.EventUserReactivate:   membership.KindUserReactivate,
+	oktahook.EventUserActivate:     membership.KindUserReactivate,
+	oktahook.EventUserSuspend:      membership.KindUserSuspend,
+	oktahook.EventUserUnsuspend:    membership.KindUserUnsuspend,
 }
 
 func knownReason(r oktahook.DropReason) bool {
@@ -279,7 +283,7 @@ func backedByEvent(c membership.Change, evs []oktahook.LogEvent) bool {
 }
 
 // maxChanges is the most changes any event with this uuid may yield: users × groups for a
-// membership event, groups for a group event, users for a deactivation.
+// membership event, groups for a group event, users for a user lifecycle event.
 func maxChanges(uuid string, evs []oktahook.LogEvent) int {
 	limit := 0
 	for _, ev := range evs {
@@ -301,7 +305,7 @@ func maxChanges(uuid string, evs []oktahook.LogEvent) int {
 			n = users * groups
 		case membership.KindRename, membership.KindGroupDelete:
 			n = groups
-		case membership.KindUserDeactivate:
+		case membership.KindUserDeactivate, membership.KindUserReactivate, membership.KindUserSuspend, membership.KindUserUnsuspend:
 			n = users
 		}
 		limit = max(limit, n)
