@@ -57,8 +57,10 @@
 //
 // # What it knowingly does not model (AWS unknowns or out of scope)
 //
-//   - AWS's real rate limits: throttling is only what the test injects. AWS's Retry-After
-//     format is assumed to be delay-seconds.
+//   - AWS's real rate limit, a collective 20 requests per second for the SCIM APIs, raisable
+//     through a support case (docs.aws.amazon.com/singlesignon/latest/userguide/limits.html,
+//     "IAM Identity Center throttle limits"): throttling is only what the test injects. AWS's
+//     Retry-After format is assumed to be delay-seconds.
 //   - The status for adding a user id that does not exist is undocumented: 400 by default,
 //     Options.UnknownMemberStatus changes it.
 //   - Whether AWS compares userName case-insensitively: undocumented (RFC 7643 defines userName
@@ -76,7 +78,8 @@
 //   - The `manager` filter, PUT/PATCH/DELETE on /Users, /ServiceProviderConfig, /Schemas,
 //     /ResourceTypes, and attributes beyond those the sync uses (addresses, phone numbers,
 //     enterprise extension).
-//   - The 403 AccessDeniedException and the 100k users/groups quotas.
+//   - The 403 AccessDeniedException and the identity store quotas (100,000 users, raisable;
+//     100,000 groups, not raisable: limits.html, "IAM Identity Center identity store quotas").
 //   - Error texts nobody has reported (404 for an unknown id, 401, 429, 500, 405, an unknown
 //     path): AWS's documented condition or made up, as handler.go says. A wrong tenant id answers
 //     401 as AWS documents; in 2022 AWS was seen answering 404 "TENANT does not exist."
