@@ -57,7 +57,7 @@ var emfMetrics = []string{
 	"ChangesApplied", "ChangesSkipped", "ChangesFailed", "ScimRequests", "ScimThrottles",
 	"ScimUnauthorized", "ScimRetries", "LagMs", "DriftFound", "DriftRepaired",
 	"ReconcileRemovalsBlocked", "ReconcileGroupsSkipped", "UnknownUsers", "ChangesIsolated",
-	"ChangesDeadLettered",
+	"ChangesDeadLettered", "GroupIdentityConflicts", "OrphanGroups",
 }
 
 // Values a deployment would supply; everything else comes from the parameters' defaults.
@@ -486,7 +486,7 @@ func TestTemplateAlarms(t *testing.T) {
 			found[metric] = true
 		}
 	}
-	want := []string{"dlq", "queue-age", "ScimUnauthorized", "ReconcileRemovalsBlocked"}
+	want := []string{"dlq", "queue-age", "ScimUnauthorized", "ReconcileRemovalsBlocked", "GroupIdentityConflicts", "OrphanGroups"}
 	for id := range templateFunctions {
 		want = append(want, "errors:"+id)
 	}
