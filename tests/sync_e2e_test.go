@@ -93,6 +93,15 @@ func (w *syncWorld) deliver(evs ...oktaEvent) {
 	w.t.Helper()
 	var logEvents []map[string]any
 	for _, e := range evs {
+		// Membership events name a group and a user; renames and group deletes only the group,
+		// user lifecycle events only the user.
+		var targets []map[string]any
+		if e.GroupID != "" {
+			targets = append(targets, map[string]any{"id": e.GroupID, "type": "UserGroup", "alternateId": "unknown", "displayName": e.GroupName, "detailEntry": nil})
+		}
+		if e.UserID != "" {
+			targets = append(targets, map[string]any{"id": e.UserID, "type": "User", "alternateId": e.Login, "displayName": e.Login, "detailEntry": nil})
+		}
 		logEvents = append(logEvents, map[string]any{
 			"uuid":           e.UUID,
 			"published":      e.Published.UTC().Format("2006-01-02T15:04:05.000Z"),
@@ -102,10 +111,7 @@ func (w *syncWorld) deliver(evs ...oktaEvent) {
 			"displayMessage": "Add user to group membership",
 			"actor":          map[string]any{"id": "00uADMIN", "type": "User", "alternateId": "admin@example.com", "displayName": "Admin"},
 			"outcome":        map[string]any{"result": "SUCCESS", "reason": nil},
-			"target": []map[string]any{
-				{"id": e.GroupID, "type": "UserGroup", "alternateId": "unknown", "displayName": e.GroupName, "detailEntry": nil},
-				{"id": e.UserID, "type": "User", "alternateId": e.Login, "displayName": e.Login, "detailEntry": nil},
-			},
+			"target":         targets,
 		})
 	}
 	w.seq++
