@@ -9,7 +9,8 @@ import (
 
 // Sentinels matched with errors.Is against a *ReadError.
 var (
-	// ErrNotFound: the group does not exist (HTTP 404), e.g. deleted after the event was sent.
+	// ErrNotFound: the group (or, for a user's groups, the user) does not exist (HTTP 404), e.g.
+	// deleted after the event was sent.
 	ErrNotFound = errors.New("okta: not found")
 	// ErrUnauthorized: the API token is invalid, revoked or lacks the scope (HTTP 401/403).
 	ErrUnauthorized = errors.New("okta: unauthorized")
@@ -20,8 +21,9 @@ var (
 // ReadError is every error the Reader returns. A read either returns all pages or a ReadError,
 // never a partial result, so a caller can skip the group (GroupID) instead of treating it as empty.
 type ReadError struct {
-	Op      string // "list groups", "get group", "list group members"
-	GroupID string // the group read, "" for list groups
+	Op      string // "list groups", "get group", "list group members", "list user groups"
+	GroupID string // the group read, "" for list groups and list user groups
+	UserID  string // the user whose groups were read (list user groups)
 	// Status is the HTTP status of the last response, 0 when none came back (network error,
 	// timeout, cancelled context).
 	Status    int
@@ -36,9 +38,11 @@ func (e *ReadError) Error() string {
 	var b strings.Builder
 	b.WriteString("okta ")
 	b.WriteString(e.Op)
-	if e.GroupID != "" {
-		b.WriteString(" ")
-		b.WriteString(e.GroupID)
+	for _, id := range []string{e.GroupID, e.UserID} {
+		if id != "" {
+			b.WriteString(" ")
+			b.WriteString(id)
+		}
 	}
 	b.WriteString(": ")
 	if e.Status != 0 {

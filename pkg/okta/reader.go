@@ -1,5 +1,6 @@
-// Package okta reads Okta groups and their members through okta-sdk-golang/v2, for the reconciler
-// and for rename handling. Every read returns all pages or a *ReadError, never a partial answer.
+// Package okta reads Okta groups, their members and a user's groups through okta-sdk-golang/v2,
+// for the reconciler, rename handling and user lifecycle events. Every read returns all pages or a
+// *ReadError, never a partial answer.
 //
 // The SDK is wrapped rather than used directly because of quirks found in v2.20.0's source:
 //   - NewClient layers ~/.okta/okta.yaml, then OKTA_CLIENT_* / OKTA_TESTING_* environment variables
@@ -287,6 +288,42 @@ func (r *Reader) Group(ctx context.Context, id string) (Group, error) {
 		return Group{}, &ReadError{Op: op, GroupID: id, Status: http.StatusOK, Err: errors.New("empty group in response")}
 	}
 	return Group{ID: g.Id, Name: groupName(g)}, nil
+}
+
+// UserGroups lists every group the user is a member of (GET /api/v1/users/{id}/groups, paged
+// with Link rel="next": developer.okta.com, User Resources API, "List all groups"), for the sync
+// worker's user lifecycle events: Okta keeps a deactivated user's memberships, so this is also the
+// list of the groups a deactivated user is still in. Every group type is listed (OKTA_GROUP,
+// APP_GROUP, the BUILT_IN Everyone group); the caller selects by name. okta-sdk-golang v2.20.0's
+// ListUserGroups sends no limit, so Okta's default page size applies (200, which is also its
+// maximum for this endpoint); retries, redaction and paging are the Reader's, as for the other
+// reads. A user that does not exist is a *ReadError matching ErrNotFound, with UserID set.
+func (r *Reader) UserGroups(ctx context.Context, userID string) ([]Group, error) {
+	const op = "list user groups"
+	if userID == "" {
+		return nil, &ReadError{Op: op, Err: errors.New("empty user id")}
+	}
+	groups, err := collect(ctx, r, op, userID, func(ctx context.Context) ([]*oktasdk.Group, *oktasdk.Response, error) {
+		return r.client.User.ListUserGroups(ctx, url.PathEscape(userID))
+	})
+	if err != nil {
+		// collect names the subject of a read in GroupID; here it is a user.
+		var re *ReadError
+		if errors.As(err, &re) {
+			re.UserID, re.GroupID = re.GroupID, ""
+		}
+		return nil, err
+	}
+	out := make([]Group, 0, len(groups))
+	seen := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		if g == nil || g.Id == "" || seen[g.Id] {
+			continue // a group moving between pages while we read shows up twice
+		}
+		seen[g.Id] = true
+		out = append(out, Group{ID: g.Id, Name: groupName(g)})
+	}
+	return out, nil
 }
 
 func groupName(g *oktasdk.Group) string {

@@ -15,6 +15,7 @@ const (
 	defaultGroupLimit = 10000
 	defaultQueryLimit = 300 // Okta: "the default limit for a query is 300 results"
 	defaultUserLimit  = 1000
+	userGroupsLimit   = 200 // Okta: limit <= 200, default 200 (List all groups of a user)
 	oktaTime          = "2006-01-02T15:04:05.000Z"
 )
 
@@ -127,6 +128,49 @@ func (s *Server) groupUsers(w http.ResponseWriter, r *http.Request, _ time.Time)
 	s.mu.Unlock()
 	if !found {
 		return s.groupNotFound(w, id)
+	}
+	writeLinks(w, r, next)
+	writeJSON(w, http.StatusOK, body)
+	return http.StatusOK
+}
+
+// userGroups lists the groups of a user, in id order, paged like the other listings.
+func (s *Server) userGroups(w http.ResponseWriter, r *http.Request, _ time.Time) int {
+	id := r.PathValue("id")
+	q := r.URL.Query()
+	limit, ok := parseLimit(q.Get("limit"), userGroupsLimit)
+	if !ok {
+		writeError(w, http.StatusBadRequest, "E0000001", "Api validation failed: limit", s.errorID())
+		return http.StatusBadRequest
+	}
+	limit = min(limit, userGroupsLimit)
+	s.mu.Lock()
+	_, found := s.users[id]
+	var (
+		body []groupJSON
+		next string
+	)
+	if found {
+		var ids []string
+		for _, gid := range sortedIDs(s.groups) {
+			g := s.groups[gid]
+			if _, member := g.members[id]; member || gid == s.everyoneID {
+				ids = append(ids, gid)
+			}
+		}
+		var page []string
+		page, next = paginate(ids, q.Get("after"), limit)
+		base := baseURL(r)
+		body = make([]groupJSON, 0, len(page))
+		for _, gid := range page {
+			body = append(body, s.groupJSON(base, s.groups[gid], false))
+		}
+		s.stats.UserGroups++
+	}
+	s.mu.Unlock()
+	if !found {
+		writeError(w, http.StatusNotFound, "E0000007", "Not found: Resource not found: "+id+" (User)", s.errorID())
+		return http.StatusNotFound
 	}
 	writeLinks(w, r, next)
 	writeJSON(w, http.StatusOK, body)

@@ -11,7 +11,8 @@ import (
 type Fault struct {
 	// Route limits the fault to one operation; RouteAny matches every implemented route.
 	Route Route
-	// GroupID limits it to requests naming this group (get group, its member pages); "" = any.
+	// GroupID limits it to requests naming this group (get group, its member pages), or this user
+	// for RouteUserGroups (the user's group pages); "" = any.
 	GroupID string
 	// Status is the HTTP status to answer with (429, 500, 503, 403, …), with Okta's error body.
 	Status int
@@ -56,6 +57,11 @@ func (s *Server) FailGroupMembers(groupID string, status, times int) {
 // empty list.
 func (s *Server) EmptyGroupMembers(groupID string, times int) {
 	s.Inject(Fault{Route: RouteGroupUsers, GroupID: groupID, Empty: true, Times: times})
+}
+
+// FailUserGroups fails the next `times` GET /api/v1/users/{id}/groups requests of a user (< 0: all).
+func (s *Server) FailUserGroups(userID string, status, times int) {
+	s.Inject(Fault{Route: RouteUserGroups, GroupID: userID, Status: status, Times: times})
 }
 
 // FailGroup fails the next `times` GET /api/v1/groups/{id} requests of a group (< 0: all).

@@ -1,5 +1,6 @@
 // Package oktatest is an in-memory fake of the slice of the Okta Management API that
-// okta-aws-sso-sync reads: list/search groups, get a group, list a group's members. It behaves like
+// okta-aws-sso-sync reads: list/search groups, get a group, list a group's members, list a user's
+// groups. It behaves like
 // Okta where our reader depends on it: SSWS token auth with Okta's error bodies, `limit`/`after`
 // cursor paging announced through separate `Link: <…>; rel="self"` and `Link: <…>; rel="next"`
 // headers, X-Rate-Limit-* and Date headers (okta-sdk-golang computes its 429 wait from them), and it
@@ -13,6 +14,10 @@
 //     prefix match on the name that Okta documents as unpageable: it returns at most `limit`
 //     (default 300) results and never a next link, so a reader relying on `q` silently misses groups.
 //   - GET /api/v1/groups/{id} and GET /api/v1/groups/{id}/users (paged; default limit 1000).
+//   - GET /api/v1/users/{id}/groups: the groups the user is a member of, whatever the user's
+//     status (Okta keeps a deactivated user's memberships), the Everyone group included; paged
+//     with Okta's documented default and maximum limit of 200 (a larger limit is capped, an
+//     assumption); 404 E0000007 for an unknown user.
 //   - `expand=stats` on the group list and on a group adds `_embedded.stats.usersCount` (the
 //     group's real member count, whatever faults the member pages get), so a reader can notice a
 //     truncated member listing the way it can against Okta.
@@ -65,6 +70,7 @@ const (
 	RouteListGroups Route = "list_groups"
 	RouteGetGroup   Route = "get_group"
 	RouteGroupUsers Route = "group_users"
+	RouteUserGroups Route = "user_groups"
 )
 
 // Stats counts what the server saw. Every request counts once in Requests, whatever its outcome.
@@ -73,6 +79,7 @@ type Stats struct {
 	ListGroups   int64 // GET /api/v1/groups answered with 200
 	GetGroup     int64 // GET /api/v1/groups/{id} answered with 200
 	GroupUsers   int64 // GET /api/v1/groups/{id}/users answered with 200
+	UserGroups   int64 // GET /api/v1/users/{id}/groups answered with 200
 	Unauthorized int64 // 401: missing or wrong token
 	Throttled    int64 // 429: injected or from the rate limit
 	Failed       int64 // other injected errors (5xx etc.)
@@ -144,6 +151,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /api/v1/groups", s.wrap(RouteListGroups, s.listGroups))
 	mux.HandleFunc("GET /api/v1/groups/{id}", s.wrap(RouteGetGroup, s.getGroup))
 	mux.HandleFunc("GET /api/v1/groups/{id}/users", s.wrap(RouteGroupUsers, s.groupUsers))
+	mux.HandleFunc("GET /api/v1/users/{id}/groups", s.wrap(RouteUserGroups, s.userGroups))
 	mux.HandleFunc("/", s.wrap(RouteAny, s.notFound))
 	s.mux = mux
 	return s
@@ -206,7 +214,8 @@ func (s *Server) Stats() Stats {
 	return s.stats
 }
 
-// GroupRequests returns how many requests named the group (get group and its member pages).
+// GroupRequests returns how many requests named the group (get group and its member pages), or
+// the user (its group pages).
 func (s *Server) GroupRequests(groupID string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
