@@ -288,6 +288,29 @@ func (c *Client) ListGroups(ctx context.Context, fn func([]Group) error) error {
 	return nil
 }
 
+// ListUserGroups returns every group the user is a member of, with AWS's
+// `members.value eq "<user id>"` ListGroups filter, cursor-paged to the end. AWS documents
+// (members.value) among ListGroups' supported filter combinations and a 404
+// ResourceNotFoundException "when filter querying with a nonexisting member"
+// (docs.aws.amazon.com/singlesignon/latest/developerguide/listgroups.html, Constraints and
+// Errors): a user that does not exist is errors.Is(err, ErrNotFound).
+func (c *Client) ListUserGroups(ctx context.Context, userID string) ([]Group, error) {
+	if userID == "" {
+		return nil, fmt.Errorf("list groups of user: %w", errEmptyID)
+	}
+	var out []Group
+	err := listAll(ctx, c, OpListUserGroups, "/Groups", eqFilter("members.value", userID), func(page []groupJSON) error {
+		for _, g := range page {
+			out = append(out, g.group())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list groups of user %s: %w", userID, err)
+	}
+	return out, nil
+}
+
 // IsMember reports whether userID is a member of groupID, with AWS's
 // `id eq "g" and members eq "u"` filter. A group that does not exist reports false.
 func (c *Client) IsMember(ctx context.Context, groupID, userID string) (bool, error) {

@@ -23,12 +23,13 @@ const (
 	OpRemoveMembers          = "RemoveMembers"
 	OpRenameGroup            = "RenameGroup"
 	OpSetGroupExternalID     = "SetGroupExternalID"
+	OpListUserGroups         = "ListUserGroups"
 )
 
 var allOps = []string{
 	OpGetUser, OpFindUserByUserName, OpFindUserByExternalID, OpListUsers, OpListGroupMembers,
 	OpFindGroupByDisplayName, OpFindGroupByExternalID, OpGetGroup, OpCreateGroup, OpDeleteGroup, OpIsMember, OpListGroups,
-	OpAddMembers, OpRemoveMembers, OpRenameGroup, OpSetGroupExternalID,
+	OpAddMembers, OpRemoveMembers, OpRenameGroup, OpSetGroupExternalID, OpListUserGroups,
 }
 
 // Stats are the client's counters since New, for metrics (ScimRequests, ScimThrottles,

@@ -11,7 +11,8 @@
 //   - Bearer token auth; the token can be rotated (SetToken) or forced expired (ExpireToken).
 //   - Filters: only `attr eq "value"` terms joined by `and`, values as JSON strings (escapes
 //     decoded), on the documented combinations: Users by userName, externalId, groups.value or
-//     id; Groups by displayName, externalId, id, or id and members (either order). Anything else
+//     id; Groups by displayName, externalId, id, members.value (the groups of one user; an
+//     unknown user is a 404, as AWS documents), or id and members (either order). Anything else
 //     (other operators, or, not, parentheses, unquoted or empty values, other attributes or
 //     combinations) is a 400 ValidationException. `userName eq` ignores case (below); every other
 //     value is compared exactly.

@@ -30,6 +30,8 @@ var groupAttrs = map[string]string{
 	// AWS's text says "member", its examples and real clients use "members".
 	"members": "members",
 	"member":  "members",
+	// The groups of one user: AWS lists (members.value) among ListGroups' supported filters.
+	"members.value": "members.value",
 }
 
 // parseFilter parses AWS's filter subset: one or more `attr eq "json string"` terms joined by
@@ -135,12 +137,12 @@ func parseUserFilter(s string) (userFilter, error) {
 
 // groupFilter is a parsed GET /Groups filter.
 type groupFilter struct {
-	displayName, externalID, id, member             string
-	hasDisplayName, hasExternalID, hasID, hasMember bool
+	displayName, externalID, id, member, memberValue                string
+	hasDisplayName, hasExternalID, hasID, hasMember, hasMemberValue bool
 }
 
 // parseGroupFilter accepts AWS's documented ListGroups combinations: displayName, externalId,
-// id alone, and "id and members" in either order.
+// members.value or id alone, and "id and members" in either order.
 func parseGroupFilter(s string) (groupFilter, error) {
 	cs, err := parseFilter(s, groupAttrs)
 	if err != nil {
@@ -156,6 +158,8 @@ func parseGroupFilter(s string) (groupFilter, error) {
 			f.externalID, f.hasExternalID = c.value, true
 		case "id":
 			f.id, f.hasID = c.value, true
+		case "members.value":
+			f.memberValue, f.hasMemberValue = c.value, true
 		default: // members alone is not a documented combination
 			return groupFilter{}, errFilter
 		}

@@ -568,6 +568,19 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	var items []*group
 	switch {
+	case f.hasMemberValue:
+		// AWS documents a 404 ResourceNotFoundException "when filter querying with a nonexisting
+		// member" (ListGroups, Errors); the detail text is made up, no such body has been seen.
+		if s.users[f.memberValue] == nil {
+			s.mu.Unlock()
+			s.writeError(w, &apiError{status: http.StatusNotFound, detail: fmt.Sprintf("User %s not found.", f.memberValue)})
+			return
+		}
+		for _, g := range s.groupOrder {
+			if _, in := g.members[f.memberValue]; in {
+				items = append(items, g)
+			}
+		}
 	case f.hasDisplayName:
 		if g := s.byGroupNm[f.displayName]; g != nil {
 			items = []*group{g}
