@@ -396,9 +396,9 @@ func (r *run) read(ctx, work context.Context, g *groupRun) {
 	}
 	g.read.listed = len(users)
 	for _, u := range users {
-		// Okta removes a deactivated user's memberships itself (and the sync worker acts on those
-		// removals); a DEPROVISIONED member still listed must not be granted access in AWS.
-		if u.Status == "DEPROVISIONED" {
+		// Okta keeps a deactivated user's memberships: whether a listed member's status is granted
+		// AWS group membership is the rule the sync worker applies to lifecycle events too.
+		if !membership.Granted(u.Status) {
 			g.read.deprovisioned++
 			continue
 		}
