@@ -87,12 +87,27 @@ const (
 	TargetUserGroup = "UserGroup"
 )
 
-// MaxEvents is the most System Log events one delivery may carry. Okta documents no batch size,
-// but a real event is about 2 KB of JSON (actor, client, request, target…; see events/), so
-// 10,000 of them make ~20 MB, twice API Gateway's 10 MB payload limit: no delivery that can reach
-// the hook is refused. More events than this can only be a few bytes each, which is not Okta, and
-// the cap bounds what Parse keeps in memory whatever MAX_BODY_BYTES is set to.
-const MaxEvents = 10_000
+// Caps on what one delivery may carry. Okta documents no batch size, so the caps are set where no
+// delivery that can reach the hook is refused: Lambda passes at most 6 MiB of request (the Invoke
+// API's "6 MB" for synchronous calls, enforced as "Request must be smaller than 6291456 bytes"),
+// the API Gateway event around the body included. They bound what Parse and Expand keep in memory
+// whatever MAX_BODY_BYTES is set to; more than this can only be a few bytes per item, which is
+// not Okta. A delivery over a cap is a wrong shape (400).
+const (
+	// MaxEvents: a real System Log event is 1.1-2.2 kB of JSON even without whitespace (actor,
+	// client, request, target…; see events/), so 6 MiB holds fewer than 6,000.
+	MaxEvents = 10_000
+	// MaxTargets counts the targets of all events together. An event names what it acted on: a
+	// user and a group for a membership change, rarely more than four for any event type, each
+	// 120-130 bytes of JSON as Okta writes them (id, type, alternateId, displayName,
+	// detailEntry). Without the cap a 6 MiB body of 2-byte "{}" targets would make 2 million
+	// 64-byte Targets (134 MB).
+	MaxTargets = 5 * MaxEvents
+	// MaxChanges bounds the changes the events can expand to: a membership event yields one per
+	// (User, UserGroup) target pair, so targets alone would let one event of 25,000 users and
+	// 25,000 groups ask for 625 million. Okta's events yield one change each.
+	MaxChanges = 2 * MaxEvents
+)
 
 // wireEnvelope is Envelope with data.events left undecoded, so that Parse can decode and check
 // the events one at a time. Its Data field hides the embedded Envelope.Data from encoding/json.
@@ -102,13 +117,23 @@ type wireEnvelope struct {
 }
 
 type wireData struct {
-	Events json.RawMessage `json:"events"`
+	Events rawSpan `json:"events"`
+}
+
+// rawSpan is json.RawMessage without the copy: it keeps the slice of the body that
+// json.Unmarshal hands to UnmarshalJSON, which is valid while the body is. Parse decodes it
+// before it returns and keeps nothing of it, so a 6 MiB body is not held twice.
+type rawSpan []byte
+
+func (r *rawSpan) UnmarshalJSON(b []byte) error {
+	*r = b
+	return nil
 }
 
 // Parse decodes and validates a delivery body. Errors wrap ErrMalformed (not UTF-8 JSON) or
 // ErrWrongShape (JSON that is not a delivery: wrong envelope eventType, no data.events array, an
 // event without uuid, or without a published time that is representable in UTC, or more than
-// MaxEvents events).
+// MaxEvents events, MaxTargets targets or MaxChanges possible changes).
 //
 // Events are decoded one at a time and Parse stops at the first invalid one: decoding a whole
 // array before validating let a 1 MiB body of 349k "{}" allocate over 300 MB (a LogEvent is
@@ -146,7 +171,7 @@ func Parse(body []byte) (Envelope, error) {
 
 // decodeEvents decodes and validates data.events, one event at a time, stopping at the first
 // invalid one. raw is well-formed JSON (or empty when the field was absent).
-func decodeEvents(raw json.RawMessage) ([]LogEvent, error) {
+func decodeEvents(raw []byte) ([]LogEvent, error) {
 	raw = bytes.TrimSpace(raw)
 	// Absent or null is not a delivery; [] is a (pointless but valid) one.
 	if len(raw) == 0 || string(raw) == "null" {
@@ -165,23 +190,42 @@ func decodeEvents(raw json.RawMessage) ([]LogEvent, error) {
 		return nil, fmt.Errorf("data.events: %w", err)
 	}
 	evs := []LogEvent{}
+	targetsLeft, changes := MaxTargets, 0
 	var w wireEvent // reused: one heap allocation, not one per event
 	for i := 0; dec.More(); i++ {
 		if i == MaxEvents {
 			return nil, fmt.Errorf("data.events: more than %d events in one delivery", MaxEvents)
 		}
-		w = wireEvent{}
+		w = wireEvent{Target: targetList{left: &targetsLeft}}
 		if err := dec.Decode(&w); err != nil {
 			return nil, describe(fmt.Sprintf("data.events[%d]", i), err)
 		}
 		ev := w.LogEvent
-		ev.Target = w.Target
+		ev.Target = w.Target.ts
 		if err := ev.validate(); err != nil {
 			return nil, fmt.Errorf("data.events[%d]: %w", i, err)
+		}
+		if changes += fanOut(ev.Target); changes > MaxChanges {
+			return nil, fmt.Errorf("data.events[%d]: more than %d changes in one delivery", i, MaxChanges)
 		}
 		evs = append(evs, ev)
 	}
 	return evs, nil
+}
+
+// fanOut is at least the number of changes Expand can make of an event with these targets: one
+// per (User, UserGroup) pair, per User, or per UserGroup, and at least 1 so that every event counts.
+func fanOut(ts []Target) int {
+	users, groups := 0, 0
+	for _, t := range ts {
+		switch t.Type {
+		case TargetUser:
+			users++
+		case TargetUserGroup:
+			groups++
+		}
+	}
+	return max(users, 1) * max(groups, 1)
 }
 
 // wireEvent is LogEvent with a target list that is allocated at its final size. Decoded as a
@@ -192,25 +236,37 @@ type wireEvent struct {
 	Target targetList `json:"target"`
 }
 
-type targetList []Target
+// targetList decodes an event's targets, counting them against the delivery's MaxTargets
+// before it allocates them.
+type targetList struct {
+	ts   []Target
+	left *int // targets the delivery may still carry; nil: no cap
+}
 
 func (l *targetList) UnmarshalJSON(b []byte) error {
 	if len(b) == 0 || b[0] != '[' {
 		// null, or not an array: encoding/json decides (nil, or its error).
-		return json.Unmarshal(b, (*[]Target)(l))
+		return json.Unmarshal(b, &l.ts)
+	}
+	n := countElements(b)
+	if l.left != nil {
+		if n > *l.left {
+			return fmt.Errorf("more than %d targets in one delivery", MaxTargets)
+		}
+		*l.left -= n
 	}
 	// encoding/json fills a slice's spare capacity before it grows it.
-	ts := make([]Target, 0, countElements(b))
+	ts := make([]Target, 0, n)
 	if err := json.Unmarshal(b, &ts); err != nil {
 		return err
 	}
-	*l = ts
+	l.ts = ts
 	return nil
 }
 
 // countElements counts the elements of a well-formed JSON array (as encoding/json hands it to
-// an UnmarshalJSON method) without decoding them. A miscount would only cost memory or a
-// regrowth, never change what is decoded.
+// an UnmarshalJSON method) without decoding them. The count is exact (FuzzCountElements); it
+// sizes the target list and is checked against MaxTargets before anything is allocated.
 func countElements(array []byte) int {
 	depth, commas, nonEmpty := 0, 0, false
 	inString, escaped := false, false

@@ -10,8 +10,9 @@ import (
 	"testing"
 )
 
-// atLimit is the body size the hook accepts by default (MAX_BODY_BYTES, 1 MiB).
-const atLimit = 1 << 20
+// atLimit is the body size the hook accepts by default (MAX_BODY_BYTES, 6 MiB: more than Lambda
+// can pass to it).
+const atLimit = 6 << 20
 
 const deliveryHead = `{"eventType":"com.okta.event_hook","data":{"events":[`
 
@@ -59,7 +60,7 @@ func allocatedBytes(runs int, f func()) uint64 {
 
 // A 1 MiB body of empty events used to allocate ~330 MB (the hook Lambda has 256 MB) before the
 // first event was found invalid. Events are now checked one by one and Parse stops at the first,
-// so it allocates about one copy of data.events.
+// and data.events is not copied, so it allocates a small fraction of the body.
 func TestParseEmptyEventsAllocationBounded(t *testing.T) {
 	body := emptyEventsBody(atLimit)
 	var err error
@@ -67,29 +68,90 @@ func TestParseEmptyEventsAllocationBounded(t *testing.T) {
 	if !errors.Is(err, ErrWrongShape) || !strings.Contains(err.Error(), "data.events[0]: uuid missing") {
 		t.Fatalf("Parse error %v, want wrong shape: data.events[0]: uuid missing", err)
 	}
-	if limit := uint64(4 * len(body)); got > limit {
+	if limit := uint64(len(body) / 4); got > limit {
 		t.Errorf("Parse of %d bytes of empty events allocates %d bytes, want at most %d", len(body), got, limit)
 	}
 	t.Logf("Parse of %d bytes of empty events allocates %d bytes", len(body), got)
 }
 
 // One valid event with a 1 MiB target list used to allocate ~140 MB while encoding/json grew the
-// slice; the list is now allocated once at its final size (64 bytes per target).
+// slice; the list is now allocated once at its final size (64 bytes per target), and only after
+// its targets were counted against MaxTargets: at 6 MiB, 2 million "{}" targets would be 134 MB.
+// What is left is json.Decoder buffering the one event (doubling up to the body's size).
 func TestParseEmptyTargetsAllocationBounded(t *testing.T) {
 	body := emptyTargetsBody(atLimit)
-	var env Envelope
 	var err error
-	got := allocatedBytes(3, func() { env, err = Parse(body) })
-	if err != nil {
-		t.Fatalf("Parse: %v", err)
+	got := allocatedBytes(3, func() { _, err = Parse(body) })
+	if !errors.Is(err, ErrWrongShape) || !strings.Contains(err.Error(), "data.events[0]: more than 50000 targets in one delivery") {
+		t.Fatalf("Parse error %v, want wrong shape: data.events[0]: more than 50000 targets", err)
 	}
-	if n := len(env.Data.Events[0].Target); n != strings.Count(string(body), "{}") {
-		t.Fatalf("%d targets decoded", n)
-	}
-	if limit := uint64(40 << 20); got > limit {
+	if limit := uint64(3 * len(body)); got > limit {
 		t.Errorf("Parse of %d bytes of empty targets allocates %d bytes, want at most %d", len(body), got, limit)
 	}
 	t.Logf("Parse of %d bytes of empty targets allocates %d bytes", len(body), got)
+}
+
+// eventWithTargets is a membership add of users users and groups groups (all AWS_ groups).
+func eventWithTargets(uuid string, users, groups int) string {
+	ts := make([]string, 0, users+groups)
+	for i := range users {
+		ts = append(ts, fmt.Sprintf(`{"id":"00u%d","type":"User","alternateId":"u%d@example.com"}`, i, i))
+	}
+	for i := range groups {
+		ts = append(ts, fmt.Sprintf(`{"id":"00g%d","type":"UserGroup","alternateId":"unknown","displayName":"AWS_%d"}`, i, i))
+	}
+	return `{"uuid":"` + uuid + `","published":"2026-11-25T10:15:30Z","eventType":"group.user_membership.add",` +
+		`"outcome":{"result":"SUCCESS"},"target":[` + strings.Join(ts, ",") + `]}`
+}
+
+// emptyTargetsEvent is a valid event with n empty targets.
+func emptyTargetsEvent(uuid string, n int) string {
+	ts := strings.TrimSuffix(strings.Repeat(`{},`, n), ",")
+	return `{"uuid":"` + uuid + `","published":"2026-11-25T10:15:30Z","eventType":"group.user_membership.add","target":[` + ts + `]}`
+}
+
+// MaxTargets counts the targets of all events of a delivery, and every target counts, whatever
+// its type; a delivery at the cap is decoded whole.
+func TestParseTargetsCap(t *testing.T) {
+	at := deliveryHead + emptyTargetsEvent("a", MaxTargets/2) + `,` + emptyTargetsEvent("b", MaxTargets-MaxTargets/2) + `]}}`
+	env, err := Parse([]byte(at))
+	if err != nil {
+		t.Fatalf("Parse of %d targets: %v", MaxTargets, err)
+	}
+	if n := len(env.Data.Events[0].Target) + len(env.Data.Events[1].Target); n != MaxTargets {
+		t.Fatalf("%d targets decoded, want %d", n, MaxTargets)
+	}
+	over := deliveryHead + emptyTargetsEvent("a", MaxTargets/2) + `,` + emptyTargetsEvent("b", MaxTargets-MaxTargets/2+1) + `]}}`
+	if _, err := Parse([]byte(over)); !errors.Is(err, ErrWrongShape) || !strings.Contains(err.Error(), "data.events[1]: more than 50000 targets in one delivery") {
+		t.Fatalf("Parse of %d targets: error %v, want wrong shape naming the event that went over", MaxTargets+1, err)
+	}
+}
+
+// MaxChanges bounds the (user, group) pairs of a delivery: one event of many users and groups
+// cannot make Expand build the product.
+func TestParseChangesCap(t *testing.T) {
+	// 140 × 140 = 19,600 pairs, plus 400 one-change events: exactly MaxChanges.
+	evs := []string{eventWithTargets("big", 140, 140)}
+	for i := range MaxChanges - 140*140 {
+		evs = append(evs, eventWithTargets(fmt.Sprint(i), 1, 1))
+	}
+	env, err := Parse([]byte(deliveryHead + strings.Join(evs, ",") + `]}}`))
+	if err != nil {
+		t.Fatalf("Parse of %d possible changes: %v", MaxChanges, err)
+	}
+	if n := len(Expand(env, func(string) bool { return true }).Changes); n != MaxChanges {
+		t.Fatalf("Expand made %d changes, want %d", n, MaxChanges)
+	}
+	evs = append(evs, minimalEvent(99999)) // an event without targets still counts as one
+	_, err = Parse([]byte(deliveryHead + strings.Join(evs, ",") + `]}}`))
+	if !errors.Is(err, ErrWrongShape) || !strings.Contains(err.Error(), fmt.Sprintf("data.events[%d]: more than 20000 changes in one delivery", len(evs)-1)) {
+		t.Fatalf("Parse of %d possible changes: error %v, want wrong shape", MaxChanges+1, err)
+	}
+	// The pairs of one hostile event, refused before Expand could allocate them.
+	_, err = Parse([]byte(deliveryHead + eventWithTargets("product", 5000, 5000) + `]}}`))
+	if !errors.Is(err, ErrWrongShape) || !strings.Contains(err.Error(), "data.events[0]: more than 20000 changes") {
+		t.Fatalf("Parse of 5,000 users × 5,000 groups: error %v, want wrong shape", err)
+	}
 }
 
 // Decoding event by event (and targets at their final size) yields what decoding the whole
@@ -194,7 +256,7 @@ func FuzzCountElements(f *testing.F) {
 
 // The events cap bounds what a body of many tiny valid events can make Parse keep.
 func TestParseMinimalEventsAllocationBounded(t *testing.T) {
-	body := minimalEventsBody(atLimit / (len(minimalEvent(99999)) + 1)) // ~21k events
+	body := minimalEventsBody(atLimit / (len(minimalEvent(99999)) + 1)) // ~128k events
 	var err error
 	got := allocatedBytes(3, func() { _, err = Parse(body) })
 	if !errors.Is(err, ErrWrongShape) || !strings.Contains(err.Error(), "more than 10000 events") {
@@ -258,16 +320,17 @@ func TestParseStopsAtFirstInvalidEvent(t *testing.T) {
 	}
 }
 
-// BenchmarkParseHostile: the most expensive bodies of the default size limit. -benchmem's B/op
-// is the figure to watch (the hook Lambda has 256 MB).
+// BenchmarkParseHostile: the most expensive bodies of the default size limit (6 MiB, more than
+// Lambda passes). -benchmem's B/op is the figure to watch (the hook Lambda has 512 MB).
 func BenchmarkParseHostile(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		body []byte
 	}{
-		{"empty-events-1MiB", emptyEventsBody(atLimit)},
-		{"empty-targets-1MiB", emptyTargetsBody(atLimit)},
-		{"minimal-events-1MiB", minimalEventsBody(atLimit / (len(minimalEvent(99999)) + 1))},
+		{"empty-events-6MiB", emptyEventsBody(atLimit)},
+		{"empty-targets-6MiB", emptyTargetsBody(atLimit)},
+		{"minimal-events-6MiB", minimalEventsBody(atLimit / (len(minimalEvent(99999)) + 1))},
+		{"targets-at-cap", []byte(deliveryHead + emptyTargetsEvent("a", MaxTargets/2) + `,` + emptyTargetsEvent("b", MaxTargets/2) + `]}}`)},
 		{"minimal-events-at-cap", minimalEventsBody(MaxEvents)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
