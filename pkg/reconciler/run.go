@@ -473,11 +473,13 @@ func (r *run) link(ctx, work context.Context) {
 	}
 
 	// A SCIM member to remove is named by its Okta id in audit records and ordering marks:
-	// externalId when Okta provisioned it, else the Okta user with its userName as login.
+	// externalId when Okta provisioned it, else the Okta user with its userName as login, the
+	// same string, case included (the userName rule of pkg/scimapply: a near match is another
+	// user).
 	byLogin := map[string]string{}
 	for _, g := range r.groupsIn(stateRead) {
 		for _, u := range g.read.members {
-			byLogin[strings.ToLower(u.Login)] = u.ID
+			byLogin[u.Login] = u.ID
 		}
 	}
 	r.links = &links{users: res.Users, missing: missing, byLogin: byLogin}
@@ -487,7 +489,7 @@ func (r *run) link(ctx, work context.Context) {
 type links struct {
 	users   map[string]scim.User // Okta user id → SCIM user
 	missing map[string]bool      // Okta user ids not provisioned in SCIM
-	byLogin map[string]string    // lower-cased Okta login → Okta user id
+	byLogin map[string]string    // Okta login → Okta user id
 }
 
 // plan diffs one read group: desired = its linked Okta members, actual = its SCIM members. The
@@ -530,7 +532,7 @@ func oktaIDOf(su scim.User, byLogin map[string]string) string {
 	if strings.HasPrefix(su.ExternalID, "00u") {
 		return su.ExternalID
 	}
-	return byLogin[strings.ToLower(su.UserName)]
+	return byLogin[su.UserName]
 }
 
 func members(ids []string, info map[string]scimapply.Member) []scimapply.Member {
