@@ -508,6 +508,29 @@ func TestAmbiguousGroupNamesAreSkipped(t *testing.T) {
 	}
 }
 
+// Of two selected groups with one name, the one whose id its AWS group carries is identified and
+// reconciled; the other is skipped and never touches that AWS group.
+func TestSameNamedGroupWithItsOwnAWSGroup(t *testing.T) {
+	f := newFixture(t)
+	u := f.users("u", 4)
+	twin := f.oktaGroupOf("AWS_Twin", u[:2]...)
+	app := f.okta.AddGroupOfType("AWS_Twin", oktatest.TypeAppGroup)
+	if err := f.okta.AddMember(app, f.oktaUser[u[3]]); err != nil {
+		t.Fatal(err)
+	}
+	f.scimGroupOf("AWS_Twin", twin, u[2])
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.scim.Snapshot()["AWS_Twin"]; !slices.Equal(got, u[:2]) {
+		t.Errorf("AWS_Twin = %v, want the OKTA_GROUP's members", got)
+	}
+	if len(s.Skipped) != 1 || s.Skipped[0].GroupID != app {
+		t.Errorf("skipped %+v, want the APP_GROUP", s.Skipped)
+	}
+}
+
 func TestDeprovisionedMembersAreNotGranted(t *testing.T) {
 	f := newFixture(t)
 	u := f.users("u", 3)

@@ -37,6 +37,7 @@ type groupRun struct {
 	okta           okta.Group
 	ref            scimapply.GroupRef
 	lastReconciled time.Time
+	sameName       int // selected Okta groups with this name (1: the name is unambiguous)
 
 	state      groupState
 	skipReason string
@@ -174,6 +175,7 @@ func (r *run) execute(ctx, work context.Context) error {
 	}
 	r.order(work)
 	r.resolveGroups(work)
+	r.skipAmbiguous(ctx)
 	r.findOrphans(work)
 	each(r.cfg.Concurrency, r.groupsIn(stateListed), r.mayRead, func(g *groupRun) { r.read(ctx, work, g) },
 		func(g *groupRun) { g.state = stateNotReached })
@@ -208,6 +210,18 @@ func (r *run) fatalErr() error {
 		errs = append(errs, errors.New("reconcile: Okta rejected the API token (401/403): check okta_api_token and its scope"))
 	}
 	return errors.Join(errs...)
+}
+
+// skipAmbiguous skips the selected Okta groups that share their name with another selected group
+// and have no AWS group carrying their id: adopting or creating one by that name could only guess
+// which of them it belongs to. A group with its own AWS group (by externalId) is identified and
+// reconciled.
+func (r *run) skipAmbiguous(ctx context.Context) {
+	for _, g := range r.groupsIn(stateListed) {
+		if g.sameName > 1 && !g.read.inSCIM {
+			r.skip(ctx, g, fmt.Sprintf("%d selected Okta groups are named %q and no AWS group carries this one's id (%s): it cannot be told which AWS group is whose; rename one in Okta", g.sameName, g.okta.Name, g.okta.ID))
+		}
+	}
 }
 
 // mayRead says whether another group may be read: the read phase ends at readCutoff so that
@@ -339,10 +353,7 @@ func (r *run) listGroups(ctx context.Context) error {
 		found[g.Name], found[g.ID] = true, true
 		gr := &groupRun{okta: g, ref: scimapply.GroupRef{ID: g.ID, Name: g.Name}}
 		r.groups = append(r.groups, gr)
-		if len(byName[g.Name]) > 1 {
-			// Both would map to one SCIM group (linked by displayName) and undo each other.
-			r.skip(ctx, gr, fmt.Sprintf("%d selected Okta groups are named %q: the SCIM group cannot follow both; rename one in Okta", len(byName[g.Name]), g.Name))
-		}
+		gr.sameName = len(byName[g.Name])
 	}
 	for _, n := range r.in.Groups {
 		if !found[n] {
