@@ -91,8 +91,8 @@ func WithSelection(match func(name string) bool) DirectoryOption {
 	return func(d *Directory) { d.selected = match }
 }
 
-// WithLookupConcurrency bounds concurrent per-user lookups (default 4: AWS's SCIM rate limit is
-// undocumented and shared with every other writer of the instance).
+// WithLookupConcurrency bounds concurrent per-user lookups (default 4: AWS's SCIM APIs share one
+// throttle per instance, 20 requests/s by its quotas page, with every other writer).
 func WithLookupConcurrency(n int) DirectoryOption {
 	return func(d *Directory) {
 		if n > 0 {
