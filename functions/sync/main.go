@@ -97,17 +97,37 @@ func build(ctx context.Context) (*syncer.Handler, error) {
 	}), nil
 }
 
-// oktaGroups reads groups with the Okta API token of the secret (a rotated token needs no
-// redeploy); without the token, renames cannot be followed.
+// oktaGroups reads groups, and users' groups, with the Okta API token of the secret (a rotated
+// token needs no redeploy); without the token, renames cannot be followed and user lifecycle
+// events fall back to what SCIM tells (syncer.OktaUserGroups).
 type oktaGroups struct{ src *okta.Source }
 
+// The worker finds the users' groups by asserting this interface on Config.Okta.
+var _ syncer.OktaUserGroups = oktaGroups{}
+
 func (o oktaGroups) Group(ctx context.Context, id string) (okta.Group, error) {
-	r, err := o.src.Reader(ctx, false)
-	if errors.Is(err, config.ErrMissingSecretKey) {
-		return okta.Group{}, syncer.ErrOktaUnconfigured
-	}
+	r, err := o.reader(ctx)
 	if err != nil {
-		return okta.Group{}, fmt.Errorf("okta reader: %w", err)
+		return okta.Group{}, err
 	}
 	return r.Group(ctx, id)
+}
+
+func (o oktaGroups) UserGroups(ctx context.Context, userID string) ([]okta.Group, error) {
+	r, err := o.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.UserGroups(ctx, userID)
+}
+
+func (o oktaGroups) reader(ctx context.Context) (*okta.Reader, error) {
+	r, err := o.src.Reader(ctx, false)
+	if errors.Is(err, config.ErrMissingSecretKey) {
+		return nil, syncer.ErrOktaUnconfigured
+	}
+	if err != nil {
+		return nil, fmt.Errorf("okta reader: %w", err)
+	}
+	return r, nil
 }

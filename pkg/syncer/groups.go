@@ -38,13 +38,9 @@ func (r *run) others(ctx context.Context) {
 				err = r.rename(ctx, c)
 			case membership.KindGroupDelete:
 				err = r.deleteGroup(ctx, c)
-			case membership.KindUserDeactivate:
-				// Okta sends a group.user_membership.remove for every group it drops a deactivated
-				// user from (those events do the work), and the reconciler repairs the rest.
-				// Deprovisioning the SCIM user is Okta's own AWS app's job, not this connector's.
-				r.log.InfoContext(ctx, "user deactivated in Okta: nothing to do here (membership removals follow as their own events)",
-					"user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID)
-				r.met.Count("ChangesSkipped", 1)
+			case membership.KindUserDeactivate, membership.KindUserReactivate, membership.KindUserSuspend, membership.KindUserUnsuspend:
+				// Okta keeps a deactivated user's memberships (no removes follow): users.go.
+				err = r.userLifecycle(ctx, c)
 			}
 		}
 		if err == nil {
