@@ -21,12 +21,13 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
-// SCIM is what the worker needs from the SCIM client: the apply path plus group renames and
-// deletes, and the client's counters for the ScimRequests/ScimThrottles metrics.
+// SCIM is what the worker needs from the SCIM client: the apply path (renames included) plus
+// group deletes and a user's groups, and the client's counters for the ScimRequests/ScimThrottles metrics.
 type SCIM interface {
 	scimapply.SCIM
-	RenameGroup(ctx context.Context, id, name string) error
 	DeleteGroup(ctx context.Context, id string) error
+	// ListUserGroups lists the AWS groups a SCIM user is in (a deactivation without Okta access).
+	ListUserGroups(ctx context.Context, userID string) ([]scim.Group, error)
 	Stats() scim.Stats
 }
 

@@ -49,11 +49,6 @@ type OktaUserGroups interface {
 	UserGroups(ctx context.Context, userID string) ([]okta.Group, error)
 }
 
-// scimUserGroups is the SCIM listing a revoke without Okta access needs (scim.Client has it).
-type scimUserGroups interface {
-	ListUserGroups(ctx context.Context, userID string) ([]scim.Group, error)
-}
-
 // errNoUserGroups: the worker has no way to read a user's groups from Okta.
 var errNoUserGroups = errors.New("no Okta API to read the user's groups")
 
@@ -106,10 +101,7 @@ func (r *run) revoke(ctx context.Context, c membership.Change, l membership.Life
 
 // revokeFromSCIM removes the user from the selected AWS groups SCIM says it is in.
 func (r *run) revokeFromSCIM(ctx context.Context, c membership.Change, l membership.Lifecycle) error {
-	lister, ok := r.h.cfg.SCIM.(scimUserGroups)
-	if !ok {
-		return errors.New("the SCIM client cannot list a user's groups (ListUserGroups)")
-	}
+	lister := r.h.cfg.SCIM
 	ref := scimapply.UserRef{ID: c.UserID, Login: c.Login}
 	res := r.h.cfg.Dir.ResolveUsers(r.work, []scimapply.UserRef{ref})
 	if err := res.Errors[c.UserID]; err != nil {
