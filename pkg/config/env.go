@@ -21,13 +21,18 @@ const (
 	DefaultSecretTTL            = 5 * time.Minute
 	DefaultMetricsNamespace     = "OktaAwsSsoSync"
 	DefaultAuthHeader           = "Authorization"
-	DefaultMaxBodyBytes         = 1 << 20
 	DefaultMaxRemovals          = 100
 	DefaultReconcileConcurrency = 4
 	// DefaultUnprovisionedUserWait is how long the sync worker retries an add for a user AWS does
 	// not know yet before it dead-letters it: assigning a user to an AWS_ group is often what
 	// makes Okta's AWS IAM Identity Center app provision the user, seconds to minutes later.
 	DefaultUnprovisionedUserWait = time.Hour
+	// DefaultMaxBodyBytes accepts every body Lambda can pass to the hook: a synchronous invocation
+	// carries at most 6 MB (Lambda's Invoke API reference), enforced as "Request must be smaller
+	// than 6291456 bytes", and that is API Gateway's whole proxy event, so the body, plain or
+	// base64-decoded, is always smaller. Okta documents no batch size, amalgamates bursts and
+	// never retries a 4xx: a lower limit loses changes until the next reconcile.
+	DefaultMaxBodyBytes = 6 << 20
 )
 
 // Environment variable names.

@@ -30,7 +30,7 @@ func TestLoadHookDefaults(t *testing.T) {
 		},
 		AuthHeader:   "Authorization",
 		QueueURL:     "https://sqs.eu-west-1.amazonaws.com/123456789012/changes.fifo",
-		MaxBodyBytes: 1048576,
+		MaxBodyBytes: 6291456, // Lambda's request limit: every body that can arrive is accepted
 	}
 	if h != want {
 		t.Errorf("LoadHook = %+v\nwant %+v", h, want)

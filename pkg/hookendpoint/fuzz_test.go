@@ -141,7 +141,7 @@ func FuzzHandler(f *testing.F) {
 		}
 		body := []byte(req.Body)
 		if len(body) > fuzzMaxBody {
-			body = body[:fuzzMaxBody+1] // the oversized sample: just over this handler's limit
+			body = body[:fuzzMaxBody+1] // a large sample: just over this handler's limit
 		}
 		f.Add(req.HTTPMethod, hdr, body, uint8(bodyPlain))
 	}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -80,11 +81,14 @@ type summary struct {
 	enqueued int
 	dropped  map[oktahook.DropReason]int
 	nDropped int
+	body     int           // bytes of the delivery body, decoded
+	enqueue  time.Duration // spent in Send
 }
 
 // Handle serves one API Gateway proxy request. It never returns an error: API Gateway would turn
 // one into a 502 without a body, and every outcome here has a status code of its own.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	start := time.Now()
 	log := telemetry.WithLambda(ctx, h.log)
 	if id, err := oktahook.Header(req.Headers, req.MultiValueHeaders, oktahook.RequestIDHeader); err == nil {
 		log = log.With(slog.String("okta_request_id", id))
@@ -127,8 +131,13 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 			slog.Int("events", s.events),
 			slog.Int("enqueued", s.enqueued),
 			slog.Int("dropped", s.nDropped),
-			slog.Group("dropped_by_reason", dropped...))
+			slog.Group("dropped_by_reason", dropped...),
+			slog.Int("body_bytes", s.body),
+			slog.Float64("enqueue_ms", millis(s.enqueue)))
 	}
+	// Okta gives up after 3 s (and retries once): how close a delivery came, from the hand-over
+	// of the decoded event to the answer (Lambda's decode of the event itself is not included).
+	attrs = append(attrs, slog.Float64("duration_ms", millis(time.Since(start))))
 	level := slog.LevelInfo
 	switch {
 	case s.status >= 500:
@@ -216,9 +225,13 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 		events:   res.Events,
 		dropped:  res.Dropped,
 		nDropped: res.DroppedTotal(),
+		body:     len(body),
 	}
 	if len(res.Changes) > 0 {
-		if err := h.sender.Send(ctx, res.Changes); err != nil {
+		start := time.Now()
+		err := h.sender.Send(ctx, res.Changes)
+		s.enqueue = time.Since(start)
+		if err != nil {
 			// Okta retries once on a 5xx; the queue's deduplication id makes the retry safe.
 			s.status, s.reason, s.err = http.StatusInternalServerError, "enqueue failed", err
 			return jsonError(http.StatusInternalServerError, "enqueue failed"), s
@@ -299,6 +312,9 @@ func jsonError(status int, msg string) events.APIGatewayProxyResponse {
 		Body:       string(b),
 	}
 }
+
+// millis is d in milliseconds, to the microsecond.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
 
 // truncate keeps caller-controlled strings short in responses and logs.
 func truncate(s string) string {

@@ -23,7 +23,7 @@ func (nopSender) Send(context.Context, []membership.Change) error { return nil }
 
 // benchPayload is the membership sample grown to n real-shaped events (about 2.1 kB each): the
 // sample's five events repeated with fresh uuids and users, so 4 in 5 events become changes.
-func benchPayload(b *testing.B, n int) []byte {
+func benchPayload(b testing.TB, n int) []byte {
 	b.Helper()
 	var req events.APIGatewayProxyRequest
 	if err := json.Unmarshal(readSample(b, "hook-delivery-membership.json"), &req); err != nil {
@@ -71,10 +71,9 @@ func BenchmarkHookDelivery(b *testing.B) {
 		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
 			payload := benchPayload(b, n)
 			cfg := config.Hook{
-				Common:     config.Common{Selection: config.Selection{Prefix: "AWS_"}, MetricsNamespace: "OktaAwsSsoSync"},
-				AuthHeader: "Authorization",
-				// 1000 real-shaped events are about 2 MB, over the 1 MiB default.
-				MaxBodyBytes: 16 << 20,
+				Common:       config.Common{Selection: config.Selection{Prefix: "AWS_"}, MetricsNamespace: "OktaAwsSsoSync"},
+				AuthHeader:   "Authorization",
+				MaxBodyBytes: config.DefaultMaxBodyBytes,
 			}
 			h := New(cfg, fakeSecrets{s: config.Secrets{AuthTokenForOkta: sampleToken}}, nopSender{},
 				telemetry.NewLogger(io.Discard, slog.LevelInfo), io.Discard)

@@ -29,7 +29,7 @@ func BenchmarkHookDeliveryLatency(b *testing.B) {
 			cfg := config.Hook{
 				Common:       config.Common{Selection: config.Selection{Prefix: "AWS_"}, MetricsNamespace: "OktaAwsSsoSync"},
 				AuthHeader:   "Authorization",
-				MaxBodyBytes: 16 << 20, // 1000 real-shaped events are about 2 MB, over the 1 MiB default
+				MaxBodyBytes: config.DefaultMaxBodyBytes,
 			}
 			h := New(cfg, fakeSecrets{s: config.Secrets{AuthTokenForOkta: sampleToken}}, nopSender{},
 				telemetry.NewLogger(io.Discard, slog.LevelInfo), io.Discard)

@@ -17,8 +17,8 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
 )
 
-// maxSeedBody keeps the oversized sample (1.1 MB) out of the corpus: every mutation of it would
-// cost a megabyte of copying and parsing, and its shape is already covered by the small samples.
+// maxSeedBody keeps any large sample out of the corpus: every mutation of it would cost
+// megabytes of copying and parsing, and its shape is already covered by the small samples.
 const maxSeedBody = 64 << 10
 
 // sampleBodies returns the Okta bodies carried by the API Gateway samples in events/, decoded as

@@ -51,7 +51,6 @@ func demoPlan() []delivery {
 		{file: "hook-malformed.json", story: "a delivery cut off halfway"},
 		{file: "hook-wrong-shape.json", story: "an Okta inline hook request sent to the event hook"},
 		{file: "hook-wrong-content-type.json", story: "a form post"},
-		{file: "hook-oversized.json", story: "540 events, 1.15 MB"},
 	}
 }
 
