@@ -61,7 +61,7 @@ e2e:
 ## Micro benchmarks run BENCHCOUNT times for benchstat; the scenario benchmarks (bursts against the
 ## emulators with 20 ms latency, the 10k-user reconcile, cold starts) report deterministic request
 ## counts and take minutes each, so they run SCENARIOCOUNT times (default once).
-SCENARIO_BENCH ?= SyncBurst|NaiveBurst|ResolveStrategy|Reconcile|HookColdStart|FailurePaths
+SCENARIO_BENCH ?= SyncBurst|NaiveBurst|ResolveStrategy|Reconcile|HookColdStart|BigDeliveryEnqueue|FailurePaths
 SCENARIOCOUNT ?= 1
 bench:
 	mkdir -p $(BUILD_DIR)/bench
