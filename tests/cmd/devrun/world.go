@@ -294,8 +294,10 @@ func (w *world) oktaDelete(groupID string) error {
 	return w.okta.DeleteGroup(w.oktaIDs[groupID])
 }
 
-func (w *world) oktaDeactivate(userID string) error {
-	return w.okta.SetUserStatus(w.oktaIDs[userID], "DEPROVISIONED")
+func (w *world) oktaDeactivate(userID string) error { return w.oktaStatus(userID, "DEPROVISIONED") }
+
+func (w *world) oktaStatus(userID, status string) error {
+	return w.okta.SetUserStatus(w.oktaIDs[userID], status)
 }
 
 // groupMembers is one AWS group and its members' userNames (sorted), as the SCIM emulator holds them.
