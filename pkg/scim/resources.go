@@ -239,18 +239,7 @@ func (c *Client) GetGroup(ctx context.Context, id string) (Group, error) {
 
 // FindGroupByDisplayName returns the group named name, or ErrNotFound.
 func (c *Client) FindGroupByDisplayName(ctx context.Context, name string) (Group, error) {
-	if name == "" {
-		return Group{}, fmt.Errorf("find group by displayName %q: %w", name, ErrNotFound)
-	}
-	var l listJSON[groupJSON]
-	if _, err := c.do(ctx, call{op: OpFindGroupByDisplayName, method: http.MethodGet, path: "/Groups",
-		query: filterQuery(eqFilter("displayName", name)), out: &l}); err != nil {
-		return Group{}, fmt.Errorf("find group by displayName %q: %w", name, err)
-	}
-	if len(l.Resources) == 0 {
-		return Group{}, fmt.Errorf("find group by displayName %q: %w", name, ErrNotFound)
-	}
-	return l.Resources[0].group(), nil
+	return c.findGroup(ctx, OpFindGroupByDisplayName, "displayName", name)
 }
 
 // FindGroupByExternalID returns the group whose externalId is id (this project sets it to the
@@ -259,16 +248,21 @@ func (c *Client) FindGroupByDisplayName(ctx context.Context, name string) (Group
 // combinations"). externalId is not unique in AWS; the first match is returned and callers that
 // must know about a second use ListGroups.
 func (c *Client) FindGroupByExternalID(ctx context.Context, id string) (Group, error) {
-	if id == "" {
-		return Group{}, fmt.Errorf("find group by externalId %q: %w", id, ErrNotFound)
+	return c.findGroup(ctx, OpFindGroupByExternalID, "externalId", id)
+}
+
+// findGroup returns the first group whose attr equals value, or ErrNotFound.
+func (c *Client) findGroup(ctx context.Context, op, attr, value string) (Group, error) {
+	if value == "" {
+		return Group{}, fmt.Errorf("find group by %s %q: %w", attr, value, ErrNotFound)
 	}
 	var l listJSON[groupJSON]
-	if _, err := c.do(ctx, call{op: OpFindGroupByExternalID, method: http.MethodGet, path: "/Groups",
-		query: filterQuery(eqFilter("externalId", id)), out: &l}); err != nil {
-		return Group{}, fmt.Errorf("find group by externalId %q: %w", id, err)
+	if _, err := c.do(ctx, call{op: op, method: http.MethodGet, path: "/Groups",
+		query: filterQuery(eqFilter(attr, value)), out: &l}); err != nil {
+		return Group{}, fmt.Errorf("find group by %s %q: %w", attr, value, err)
 	}
 	if len(l.Resources) == 0 {
-		return Group{}, fmt.Errorf("find group by externalId %q: %w", id, ErrNotFound)
+		return Group{}, fmt.Errorf("find group by %s %q: %w", attr, value, ErrNotFound)
 	}
 	return l.Resources[0].group(), nil
 }
