@@ -50,9 +50,7 @@ func (r *run) others(ctx context.Context) {
 		r.met.Count("ChangesFailed", 1)
 		r.log.ErrorContext(ctx, "change not applied", "op", string(c.Kind), "group", c.GroupName,
 			"group_id", c.GroupID, "event_uuid", c.EventUUID, "error", err.Error())
-		same := func(x membership.Change) bool {
-			return x.EventUUID == c.EventUUID && x.Kind == c.Kind && x.GroupID == c.GroupID && x.UserID == c.UserID
-		}
+		same := func(x membership.Change) bool { return sameEvent(x, c) }
 		// A rename or delete is the group's own change: it keeps its message and is retried
 		// after the backoff, or, when it can never apply (an identity conflict), dead-lettered
 		// with the reason. The group's later changes in this batch fail with it: they were
@@ -106,7 +104,12 @@ func (r *run) rename(ctx context.Context, c membership.Change) error {
 	}
 	var res scimapply.Resolved
 	err = scimapply.ErrGroupNotFound
-	for _, name := range []string{c.GroupName, cur.Name} {
+	// Adoption by name tries the event's name, then the current one (once when they are equal).
+	names := []string{c.GroupName}
+	if cur.Name != c.GroupName {
+		names = append(names, cur.Name)
+	}
+	for _, name := range names {
 		if name == "" || !errors.Is(err, scimapply.ErrGroupNotFound) {
 			continue
 		}
@@ -137,6 +140,12 @@ func (r *run) rename(ctx context.Context, c membership.Change) error {
 	}
 	r.met.Count("ChangesApplied", 1)
 	return nil
+}
+
+// sameEvent reports whether a and b are the same Okta event's change (one event's duplicates in a
+// batch compare equal; its published time and names may be spelled differently).
+func sameEvent(a, b membership.Change) bool {
+	return a.EventUUID == b.EventUUID && a.Kind == b.Kind && a.GroupID == b.GroupID && a.UserID == b.UserID
 }
 
 // nameMarkUser is the pseudo user id under which the ledger keeps a group's name mark: the Okta

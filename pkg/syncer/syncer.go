@@ -362,6 +362,19 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 		r.skip(ctx, c, why)
 		records = append(records, ledger.RecordOf(c))
 	}
+	// removesTrue acknowledges the removes as verified no-ops (the group has no AWS group of
+	// its own, so nobody is in it) and returns the adds.
+	removesTrue := func(why string) []membership.Change {
+		var adds []membership.Change
+		for _, c := range pending {
+			if c.Kind == membership.KindRemove {
+				noop(c, why)
+			} else {
+				adds = append(adds, c)
+			}
+		}
+		return adds
+	}
 	switch {
 	case errors.Is(err, scimapply.ErrDeletedInOkta):
 		r.log.InfoContext(ctx, "group no longer exists in Okta: its changes are acknowledged and no SCIM group is created",
@@ -384,26 +397,12 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 		r.met.Count("GroupIdentityConflicts", 1)
 		r.log.ErrorContext(ctx, "group identity conflict: the AWS group with this name belongs to another Okta group; adds dead-lettered, nothing written",
 			"group", ref.Name, "group_id", ref.ID, "error", err.Error())
-		var adds []membership.Change
-		for _, c := range pending {
-			if c.Kind == membership.KindRemove {
-				noop(c, "no AWS group carries this Okta group's id")
-			} else {
-				adds = append(adds, c)
-			}
-		}
+		adds := removesTrue("no AWS group carries this Okta group's id")
 		r.failChanges(adds, col, failPermanent, "group identity: "+err.Error())
 		return groupWork{}, records
 	case errors.Is(err, scimapply.ErrGroupNotFound):
 		// Removes are true already: nobody is a member of a group that does not exist.
-		var adds []membership.Change
-		for _, c := range pending {
-			if c.Kind == membership.KindRemove {
-				noop(c, "group not in SCIM")
-			} else {
-				adds = append(adds, c)
-			}
-		}
+		adds := removesTrue("group not in SCIM")
 		if len(adds) == 0 {
 			return groupWork{}, records
 		}

@@ -76,14 +76,7 @@ func (r *run) revoke(ctx context.Context, c membership.Change, l membership.Life
 	groups, err := r.oktaUserGroups(c.UserID)
 	switch {
 	case err == nil:
-		refs := r.selectedOkta(groups)
-		r.log.InfoContext(ctx, "user "+l.To+" in Okta: leaving its selected AWS groups (groups from Okta)",
-			"op", string(c.Kind), "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID,
-			"okta_groups", len(groups), "selected", len(refs))
-		if len(refs) == 0 {
-			r.met.Count("ChangesSkipped", 1)
-		}
-		r.derive(c, membership.KindRemove, refs)
+		r.deriveFromOkta(ctx, c, membership.KindRemove, groups, "user "+l.To+" in Okta: leaving its selected AWS groups (groups from Okta)")
 		return nil
 	case errors.Is(err, okta.ErrUnauthorized):
 		// A rejected token must not keep a deactivated user in AWS until someone fixes it.
@@ -201,15 +194,20 @@ func (r *run) restore(ctx context.Context, c membership.Change, l membership.Lif
 	case err != nil:
 		return fmt.Errorf("read the groups of user %s from Okta: %w", c.UserID, err)
 	}
+	r.deriveFromOkta(ctx, c, membership.KindAdd, groups, "user "+l.To+" again in Okta: restoring the selected AWS groups Okta lists")
+	return nil
+}
+
+// deriveFromOkta applies kind to the user's selected groups among those Okta lists, logging msg
+// with the counts (nothing selected: the lifecycle change is skipped).
+func (r *run) deriveFromOkta(ctx context.Context, c membership.Change, kind membership.Kind, groups []okta.Group, msg string) {
 	refs := r.selectedOkta(groups)
-	r.log.InfoContext(ctx, "user "+l.To+" again in Okta: restoring the selected AWS groups Okta lists",
-		"op", string(c.Kind), "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID,
+	r.log.InfoContext(ctx, msg, "op", string(c.Kind), "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID,
 		"okta_groups", len(groups), "selected", len(refs))
 	if len(refs) == 0 {
 		r.met.Count("ChangesSkipped", 1)
 	}
-	r.derive(c, membership.KindAdd, refs)
-	return nil
+	r.derive(c, kind, refs)
 }
 
 // oktaUserGroups reads the user's groups from Okta, or errNoUserGroups.
@@ -239,10 +237,7 @@ func (r *run) derive(c membership.Change, kind membership.Kind, groups []scimapp
 	if len(groups) == 0 {
 		return
 	}
-	same := func(it *item) bool {
-		x := it.change
-		return it.failed == "" && x.EventUUID == c.EventUUID && x.Kind == c.Kind && x.GroupID == c.GroupID && x.UserID == c.UserID
-	}
+	same := func(it *item) bool { return it.failed == "" && sameEvent(it.change, c) }
 	for _, rc := range r.records {
 		if !slices.ContainsFunc(rc.items, same) {
 			continue
