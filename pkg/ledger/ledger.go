@@ -50,6 +50,22 @@ func RecordOf(c membership.Change) Record {
 	return Record{Key: membership.KeyOf(c), Mark: membership.MarkOf(c)}
 }
 
+// NameKey is the key of an Okta group's name mark: the Okta name last applied to its AWS group
+// and the time Okta had it (an event's published, or the time of a read of Okta). The sync
+// worker renames the AWS group for a membership event carrying another name only when the event
+// is newer, so late events with an old name never rename it back; the reconciler writes the mark
+// when it renames. The pseudo user id "name" never meets a membership mark (Okta user ids start
+// with 00u).
+func NameKey(oktaGroupID string) Key { return Key{GroupID: oktaGroupID, UserID: "name"} }
+
+// NameRecord is the name mark that says the group's AWS name is name as of at.
+func NameRecord(oktaGroupID, name string, at time.Time, eventUUID string) Record {
+	return Record{Key: NameKey(oktaGroupID), Mark: membership.Mark{Published: at, Kind: nameKind, EventUUID: eventUUID, Name: name}}
+}
+
+// nameKind is the op stored with a name mark.
+const nameKind membership.Kind = "name"
+
 // Verdict says what to do with a change given the ledger's mark for its key.
 type Verdict int
 

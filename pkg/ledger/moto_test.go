@@ -89,8 +89,8 @@ func TestTableAgainstMoto(t *testing.T) {
 		t.Fatalf("redelivered change: %v, want already applied", v)
 	}
 	// A group's name mark keeps the name it records.
-	nk := Key{GroupID: "00gName", UserID: "name"}
-	if err := tab.Put(ctx, []Record{{Key: nk, Mark: membership.Mark{Published: t0, Kind: "name", EventUUID: "e-name", Name: "AWS_Admins_EU"}}}); err != nil {
+	nk := NameKey("00gName")
+	if err := tab.Put(ctx, []Record{NameRecord("00gName", "AWS_Admins_EU", t0, "e-name")}); err != nil {
 		t.Fatal(err)
 	}
 	nm, err := tab.Get(ctx, []Key{nk})

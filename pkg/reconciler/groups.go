@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
-	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
@@ -155,9 +154,8 @@ func (r *run) follow(ctx context.Context, g *groupRun) {
 			g.read.scim.DisplayName = d.To
 			g.out.renamed = true
 		}
-		if !strings.Contains(d.To, "(renaming ") {
-			recs = append(recs, ledger.Record{Key: membership.Key{GroupID: d.OktaGroupID, UserID: "name"},
-				Mark: membership.Mark{Published: g.read.readAt.Add(-markSkew), Kind: "name", EventUUID: "reconcile/" + r.runID, Name: d.To}})
+		if !scimapply.IsTemporaryName(d.To) {
+			recs = append(recs, ledger.NameRecord(d.OktaGroupID, d.To, g.read.readAt.Add(-markSkew), "reconcile/"+r.runID))
 		}
 	}
 	if err != nil {

@@ -260,6 +260,10 @@ const tempMarker = " (renaming "
 // unique because Okta group ids are.
 func tempName(name, oktaGroupID string) string { return name + tempMarker + oktaGroupID + ")" }
 
+// IsTemporaryName reports whether name is one [Directory.Rename] gave a group for the moment of a
+// swap (not its Okta name: no name mark is written for it).
+func IsTemporaryName(name string) bool { return baseName(name) != "" }
+
 // baseName is the name a temporary name was made from ("" when it is not one).
 func baseName(name string) string {
 	i := strings.LastIndex(name, tempMarker)

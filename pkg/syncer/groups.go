@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
@@ -148,28 +147,13 @@ func sameEvent(a, b membership.Change) bool {
 	return a.EventUUID == b.EventUUID && a.Kind == b.Kind && a.GroupID == b.GroupID && a.UserID == b.UserID
 }
 
-// nameMarkUser is the pseudo user id under which the ledger keeps a group's name mark: the Okta
-// name last applied to its AWS group and the time Okta had it (an event's published, or the time
-// of a read of Okta). A membership event carrying another name renames the group only when it is
-// newer, so late events with an old name never rename it back. Okta user ids start with 00u: it
-// never meets a membership mark.
-const nameMarkUser = "name"
-
-// nameMarkKind is the op stored with a name mark.
-const nameMarkKind membership.Kind = "name"
-
-func nameKey(groupID string) membership.Key {
-	return membership.Key{GroupID: groupID, UserID: nameMarkUser}
-}
-
-// nameApplied records that the group's AWS name is name as of at (best effort: without the mark
-// a late event may rename once more, which the next newer one repairs).
+// nameApplied records the group's name mark (ledger.NameKey): its AWS name is name as of at (best
+// effort: without the mark a late event may rename once more, which the next newer one repairs).
 func (r *run) nameApplied(ctx context.Context, groupID, name string, at time.Time, eventUUID string) {
 	if r.h.cfg.DryRun || groupID == "" {
 		return
 	}
-	rec := ledger.Record{Key: nameKey(groupID), Mark: membership.Mark{Published: at, Kind: nameMarkKind, EventUUID: eventUUID, Name: name}}
-	if err := r.h.cfg.Ledger.Put(ctx, []ledger.Record{rec}); err != nil {
+	if err := r.h.cfg.Ledger.Put(ctx, []ledger.Record{ledger.NameRecord(groupID, name, at, eventUUID)}); err != nil {
 		r.log.WarnContext(ctx, "recording the group's applied name failed", "group", name, "group_id", groupID, "error", err.Error())
 	}
 }
@@ -186,7 +170,7 @@ func (r *run) renameTo(ctx context.Context, ref scimapply.GroupRef, g scim.Group
 	for _, d := range done {
 		telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: eventUUID, Group: d.To, GroupID: d.OktaGroupID,
 			Op: "rename", Result: "applied", Reason: "was " + d.From})
-		if d.OktaGroupID != ref.ID && !strings.Contains(d.To, "(renaming ") {
+		if d.OktaGroupID != ref.ID && !scimapply.IsTemporaryName(d.To) {
 			// The other group of a swap got its current Okta name, read just now.
 			r.nameApplied(ctx, d.OktaGroupID, d.To, r.h.cfg.Now(), eventUUID)
 		}
@@ -205,11 +189,11 @@ func (r *run) converge(ctx context.Context, ref scimapply.GroupRef, g scim.Group
 	if ref.Name == "" || ref.Name == g.DisplayName || !r.h.cfg.Selected(ref.Name) {
 		return g, nil
 	}
-	marks, err := r.h.cfg.Ledger.Get(r.work, []membership.Key{nameKey(ref.ID)})
+	marks, err := r.h.cfg.Ledger.Get(r.work, []membership.Key{ledger.NameKey(ref.ID)})
 	if err != nil {
 		return g, fmt.Errorf("read the group's name mark: %w", err)
 	}
-	if m, ok := marks[nameKey(ref.ID)]; ok && !newest.Published.After(m.Published) {
+	if m, ok := marks[ledger.NameKey(ref.ID)]; ok && !newest.Published.After(m.Published) {
 		return g, nil // the event's name is older than the one applied
 	}
 	if err := r.renameTo(ctx, ref, g, newest.Published, newest.EventUUID); err != nil {
