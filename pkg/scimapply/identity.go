@@ -119,14 +119,9 @@ func (d *Directory) Resolve(ctx context.Context, ref GroupRef, q GroupQuery) (Re
 	return d.create(ctx, ref)
 }
 
-// CreateGroup creates the AWS group of an Okta group (displayName = name, externalId = Okta id)
-// after a lookup found none; a 409 (created meanwhile) goes through the adoption rule, so a
-// group of another Okta group is never taken.
-func (d *Directory) CreateGroup(ctx context.Context, ref GroupRef) (scim.Group, bool, error) {
-	res, err := d.create(ctx, ref)
-	return res.Group, res.Created, err
-}
-
+// create makes the AWS group of an Okta group (displayName = name, externalId = Okta id) after a
+// lookup found none; a 409 (created meanwhile) goes through the adoption rule, so a group of
+// another Okta group is never taken.
 func (d *Directory) create(ctx context.Context, ref GroupRef) (Resolved, error) {
 	if !d.selected(ref.Name) {
 		return Resolved{}, fmt.Errorf("group %q: %w", ref.Name, ErrNotSelected)
