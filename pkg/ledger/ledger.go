@@ -66,6 +66,36 @@ func NameRecord(oktaGroupID, name string, at time.Time, eventUUID string) Record
 // nameKind is the op stored with a name mark.
 const nameKind membership.Kind = "name"
 
+// StatusKey is the key of an Okta user's status mark: the newest user lifecycle change
+// (deactivate, reactivate, suspend, unsuspend) recorded for the user, at the event's published.
+// Membership marks stay pure Okta membership history; the status mark is what every later
+// membership add of the user is checked against ([Permits], membership.StatusPermits), so an add
+// delivered after a deactivation, published before or after it, never puts a deprovisioned user
+// back into AWS (docs/SYNC.md, "The user-status rule"). Its partition key is
+// "status#<oktaUserId>": the pseudo group id "status" never meets a membership or name mark
+// (Okta group ids start with 00g).
+func StatusKey(oktaUserID string) Key { return Key{GroupID: statusGroup, UserID: oktaUserID} }
+
+// statusGroup is the pseudo group id of status marks.
+const statusGroup = "status"
+
+// IsStatusKey reports whether k is a user's status key.
+func IsStatusKey(k Key) bool { return k.GroupID == statusGroup }
+
+// StatusRecord is the status mark of the user lifecycle change c: published and kind of the
+// lifecycle event, and its uuid.
+func StatusRecord(c membership.Change) Record {
+	return Record{Key: StatusKey(c.UserID), Mark: membership.MarkOf(c)}
+}
+
+// Permits reports whether the status mark of userID among marks (as [Ledger.Get] returned them
+// for keys that included StatusKey(userID)) permits AWS group membership
+// (membership.StatusPermits: no mark permits).
+func Permits(marks map[Key]membership.Mark, userID string) bool {
+	m, found := marks[StatusKey(userID)]
+	return membership.StatusPermits(m, found)
+}
+
 // Verdict says what to do with a change given the ledger's mark for its key.
 type Verdict int
 
@@ -116,6 +146,9 @@ type Ledger interface {
 	// Put records applied changes. A record older than the stored entry is not written (a newer
 	// change was recorded meanwhile) and is not an error.
 	Put(ctx context.Context, records []Record) error
+	// PutReport is Put that also says, per record (same index), whether it was written: false
+	// when a newer mark was recorded (the write lost) or the write failed (then in the error).
+	PutReport(ctx context.Context, records []Record) ([]bool, error)
 }
 
 // DynamoDBAPI is the subset of the DynamoDB client the ledger uses.
@@ -218,13 +251,22 @@ func (t *Table) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 // `attribute_not_exists(pk) OR published <= :p`, so that of two workers racing on one key the newer
 // change always stays recorded. It returns the errors of all failed writes joined.
 func (t *Table) Put(ctx context.Context, records []Record) error {
+	_, err := t.PutReport(ctx, records)
+	return err
+}
+
+// PutReport implements Ledger: Put, with written[i] true when records[i] passed the condition
+// and was stored (a ConditionalCheckFailedException means a newer mark is recorded: false, no
+// error).
+func (t *Table) PutReport(ctx context.Context, records []Record) ([]bool, error) {
+	written := make([]bool, len(records))
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 		sem  = make(chan struct{}, t.concurrency)
 	)
-	for _, r := range records {
+	for i, r := range records {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -236,7 +278,9 @@ func (t *Table) Put(ctx context.Context, records []Record) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := t.put(ctx, r); err != nil {
+			ok, err := t.put(ctx, r)
+			written[i] = ok // distinct indexes: no lock needed
+			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -244,10 +288,11 @@ func (t *Table) Put(ctx context.Context, records []Record) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return written, errors.Join(errs...)
 }
 
-func (t *Table) put(ctx context.Context, r Record) error {
+// put writes one record; written is false when the condition failed (a newer mark is recorded).
+func (t *Table) put(ctx context.Context, r Record) (written bool, err error) {
 	p := strconv.FormatInt(r.Mark.Published.UnixMilli(), 10)
 	item := map[string]types.AttributeValue{
 		"pk":        &types.AttributeValueMemberS{Value: PK(r.Key)},
@@ -259,7 +304,7 @@ func (t *Table) put(ctx context.Context, r Record) error {
 	if r.Mark.Name != "" {
 		item["name"] = &types.AttributeValueMemberS{Value: r.Mark.Name}
 	}
-	_, err := t.api.PutItem(ctx, &dynamodb.PutItemInput{
+	_, err = t.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(t.name),
 		Item:                      item,
 		ConditionExpression:       aws.String("attribute_not_exists(pk) OR published <= :p"),
@@ -267,12 +312,12 @@ func (t *Table) put(ctx context.Context, r Record) error {
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return nil // a newer change is recorded: that one decides
+		return false, nil // a newer change is recorded: that one decides
 	}
 	if err != nil {
-		return fmt.Errorf("ledger: put %s: %w", PK(r.Key), err)
+		return false, fmt.Errorf("ledger: put %s: %w", PK(r.Key), err)
 	}
-	return nil
+	return true, nil
 }
 
 func decode(item map[string]types.AttributeValue) (Key, membership.Mark, error) {
@@ -332,17 +377,25 @@ func (m *Memory) Get(_ context.Context, keys []Key) (map[Key]membership.Mark, er
 }
 
 // Put implements Ledger with the same "newer or equal wins" condition as Table.
-func (m *Memory) Put(_ context.Context, records []Record) error {
+func (m *Memory) Put(ctx context.Context, records []Record) error {
+	_, err := m.PutReport(ctx, records)
+	return err
+}
+
+// PutReport implements Ledger with the same condition as Table.
+func (m *Memory) PutReport(_ context.Context, records []Record) ([]bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, r := range records {
+	written := make([]bool, len(records))
+	for i, r := range records {
 		if old, ok := m.m[r.Key]; ok && old.Published.UnixMilli() > r.Mark.Published.UnixMilli() {
 			continue
 		}
 		r.Mark.Published = time.UnixMilli(r.Mark.Published.UnixMilli()).UTC()
 		m.m[r.Key] = r.Mark
+		written[i] = true
 	}
-	return nil
+	return written, nil
 }
 
 // Len returns the number of entries (tests).

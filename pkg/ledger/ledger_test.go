@@ -196,3 +196,64 @@ func TestMemoryMatchesTableSemantics(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+// checkStatusMarks is the status-mark contract every Ledger keeps: the mark round-trips under
+// its own key, never meets a membership mark of the same user, the newest lifecycle change stays
+// recorded, and PutReport says which write won.
+func checkStatusMarks(t *testing.T, l Ledger) {
+	t.Helper()
+	ctx := context.Background()
+	deact := membership.Change{EventUUID: "e-deact", Published: t0, Kind: membership.KindUserDeactivate, UserID: "00uS"}
+	react := membership.Change{EventUUID: "e-react", Published: t0.Add(time.Minute), Kind: membership.KindUserReactivate, UserID: "00uS"}
+	member := Record{Key: Key{GroupID: "00gS", UserID: "00uS"}, Mark: membership.MarkOf(membership.Change{EventUUID: "e-add", Published: t0.Add(time.Hour), Kind: membership.KindAdd})}
+
+	if PK(StatusKey("00uS")) != "status#00uS" || !IsStatusKey(StatusKey("00uS")) || IsStatusKey(member.Key) {
+		t.Fatalf("status key %q", PK(StatusKey("00uS")))
+	}
+	written, err := l.PutReport(ctx, []Record{StatusRecord(deact), member})
+	if err != nil || len(written) != 2 || !written[0] || !written[1] {
+		t.Fatalf("first writes: %v, %v; want both written", written, err)
+	}
+	marks, err := l.Get(ctx, []Key{StatusKey("00uS"), member.Key, StatusKey("00uOther")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := marks[StatusKey("00uS")]; m.Kind != membership.KindUserDeactivate || !m.Published.Equal(t0) || m.EventUUID != "e-deact" {
+		t.Fatalf("status mark = %+v", m)
+	}
+	if marks[member.Key].Kind != membership.KindAdd || len(marks) != 2 {
+		t.Fatalf("marks = %+v; want the membership mark untouched and no mark for another user", marks)
+	}
+	if Permits(marks, "00uS") || !Permits(marks, "00uOther") {
+		t.Fatal("a deactivation mark must not permit membership; no mark must")
+	}
+	// The reactivation wins; the deactivation delivered again afterwards loses and says so.
+	if w, err := l.PutReport(ctx, []Record{StatusRecord(react)}); err != nil || !w[0] {
+		t.Fatalf("reactivation: %v, %v", w, err)
+	}
+	if w, err := l.PutReport(ctx, []Record{StatusRecord(deact)}); err != nil || w[0] {
+		t.Fatalf("late deactivation: written %v, %v; want not written, no error", w, err)
+	}
+	marks, err = l.Get(ctx, []Key{StatusKey("00uS")})
+	if err != nil || marks[StatusKey("00uS")].EventUUID != "e-react" || !Permits(marks, "00uS") {
+		t.Fatalf("after the late deactivation: %+v, %v; want the reactivation kept", marks, err)
+	}
+	// A redelivery of the recorded change is written again (equal published passes).
+	if w, err := l.PutReport(ctx, []Record{StatusRecord(react)}); err != nil || !w[0] {
+		t.Fatalf("redelivered reactivation: %v, %v", w, err)
+	}
+}
+
+func TestStatusMarksTable(t *testing.T) {
+	checkStatusMarks(t, New(&fakeDynamo{items: map[string]map[string]types.AttributeValue{}, serve: 100}, "state"))
+}
+
+func TestStatusMarksMemory(t *testing.T) { checkStatusMarks(t, NewMemory()) }
+
+func TestTablePutReportFailedWrite(t *testing.T) {
+	f := &fakeDynamo{items: map[string]map[string]types.AttributeValue{}, failPut: errors.New("ProvisionedThroughputExceededException")}
+	w, err := New(f, "state").PutReport(context.Background(), []Record{StatusRecord(membership.Change{UserID: "00u1", Published: t0, Kind: membership.KindUserDeactivate})})
+	if err == nil || len(w) != 1 || w[0] {
+		t.Fatalf("written %v, err %v; want not written and an error", w, err)
+	}
+}

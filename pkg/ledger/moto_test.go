@@ -97,4 +97,6 @@ func TestTableAgainstMoto(t *testing.T) {
 	if err != nil || nm[nk].Name != "AWS_Admins_EU" || nm[nk].Kind != "name" {
 		t.Fatalf("name mark = %+v, %v", nm[nk], err)
 	}
+	// Status marks keep their contract on DynamoDB's own conditional writes.
+	checkStatusMarks(t, tab)
 }

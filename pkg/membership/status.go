@@ -84,3 +84,21 @@ func LifecycleOf(k Kind) (l Lifecycle, ok bool) {
 	}
 	return l, true
 }
+
+// StatusPermits reports whether a user's status mark (the mark of the newest user lifecycle
+// change recorded for the user, pkg/ledger's StatusKey; found reports whether there is one)
+// permits AWS group membership. It is the user-status rule of the sync worker and the reconciler
+// (docs/SYNC.md, "The user-status rule"): a (group, user) is a member in AWS iff the newest Okta
+// membership change of the pair is an add and the user's newest status is [Granted]. No mark,
+// or a mark of a kind that is not a lifecycle kind, permits: membership then follows the
+// membership changes alone, as it always did.
+func StatusPermits(m Mark, found bool) bool {
+	if !found || m.IsZero() {
+		return true
+	}
+	l, ok := LifecycleOf(m.Kind)
+	if !ok {
+		return true
+	}
+	return Granted(l.To)
+}

@@ -1,6 +1,9 @@
 package membership
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestGranted(t *testing.T) {
 	for status, want := range map[string]bool{
@@ -59,6 +62,29 @@ func TestValidateUserKinds(t *testing.T) {
 		}
 		if err := Validate(ch("e1", 0, k, "", "")); err == nil {
 			t.Errorf("%s without user accepted", k)
+		}
+	}
+}
+
+func TestStatusPermits(t *testing.T) {
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	mark := func(k Kind) Mark { return Mark{Published: at, Kind: k, EventUUID: "e"} }
+	for _, tc := range []struct {
+		name  string
+		m     Mark
+		found bool
+		want  bool
+	}{
+		{"no mark", Mark{}, false, true},
+		{"zero mark found", Mark{}, true, true},
+		{"deactivated", mark(KindUserDeactivate), true, false},
+		{"reactivated", mark(KindUserReactivate), true, true},
+		{"suspended", mark(KindUserSuspend), true, true},
+		{"unsuspended", mark(KindUserUnsuspend), true, true},
+		{"not a lifecycle kind", mark(KindAdd), true, true},
+	} {
+		if got := StatusPermits(tc.m, tc.found); got != tc.want {
+			t.Errorf("%s: StatusPermits = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
