@@ -530,6 +530,240 @@ func TestTemplateAlarms(t *testing.T) {
 	}
 }
 
+// scimTokenExpiryEvent is the AWS Health event type that announces the SCIM bearer token's
+// expiry (template.yaml, ScimTokenExpiryRule, for the sources).
+const scimTokenExpiryEvent = "AWS_IAMIDENTITYCENTER_SCIM_BEARER_TOKEN_EXPIRY_NOTIFICATION"
+
+// TestTemplateScimTokenExpiry: AWS Health's token-expiry event reaches the topic the alarms
+// notify, through a rule whose pattern matches that event and no other, and the topic's policy
+// lets EventBridge (that rule only) publish, and still lets the alarms publish.
+func TestTemplateScimTokenExpiry(t *testing.T) {
+	t.Parallel()
+	tpl := mustTemplate(t)
+
+	// The alarm topic is what the ScimUnauthorized alarm notifies.
+	var topicID string
+	for _, id := range tpl.ofType("AWS::CloudWatch::Alarm") {
+		if asString(tpl.props(t, id)["MetricName"]) != "ScimUnauthorized" {
+			continue
+		}
+		actions := asSlice(get(tpl.props(t, id), "AlarmActions", "Fn::If", "1"))
+		if len(actions) == 1 {
+			topicID, _ = isRef(actions[0])
+		}
+	}
+	if tpl.typeOf(topicID) != "AWS::SNS::Topic" {
+		t.Fatalf("ScimUnauthorized alarm's AlarmActions name no SNS topic of the template (%q)", topicID)
+	}
+
+	rules := tpl.ofType("AWS::Events::Rule")
+	var ruleID string
+	for _, id := range rules {
+		if slices.Contains(literalStrings(get(tpl.props(t, id), "EventPattern", "detail", "eventTypeCode")), scimTokenExpiryEvent) {
+			ruleID = id
+		}
+	}
+	if ruleID == "" {
+		t.Fatalf("no AWS::Events::Rule matches detail.eventTypeCode %s (rules: %v)", scimTokenExpiryEvent, rules)
+	}
+	rule := tpl.props(t, ruleID)
+	if rule["State"] != "ENABLED" {
+		t.Errorf("%s: State = %v, want ENABLED", ruleID, rule["State"])
+	}
+	if rule["EventBusName"] != nil && rule["EventBusName"] != "default" {
+		t.Errorf("%s: EventBusName = %v; AWS Health sends to the default bus", ruleID, rule["EventBusName"])
+	}
+	if rule["ScheduleExpression"] != nil {
+		t.Errorf("%s: has a ScheduleExpression; it must react to the event only", ruleID)
+	}
+
+	// The pattern against an AWS Health event shaped like the schema reference (testdata), and
+	// against what it must not match.
+	pattern := asMap(rule["EventPattern"])
+	raw, err := os.ReadFile(filepath.Join(mustRoot(t), "tests", "testdata", "aws-health-scim-token-expiry.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var event map[string]any
+	if err := json.Unmarshal(raw, &event); err != nil {
+		t.Fatalf("testdata event: %v", err)
+	}
+	if ok, err := eventMatches(pattern, event); err != nil || !ok {
+		t.Errorf("%s: pattern %v does not match the AWS Health %s event (%v)", ruleID, pattern, scimTokenExpiryEvent, err)
+	}
+	for name, mutate := range map[string]func(map[string]any){
+		"another Health event type": func(e map[string]any) {
+			asMap(e["detail"])["eventTypeCode"] = "AWS_IAMIDENTITYCENTER_OPERATIONAL_ISSUE"
+		},
+		"another source":       func(e map[string]any) { e["source"] = "aws.sso" },
+		"a CloudTrail call":    func(e map[string]any) { e["detail-type"] = "AWS API Call via CloudTrail" },
+		"an abuse event":       func(e map[string]any) { e["detail-type"] = "AWS Health Abuse Event" },
+		"no event type at all": func(e map[string]any) { delete(asMap(e["detail"]), "eventTypeCode") },
+	} {
+		var other map[string]any
+		_ = json.Unmarshal(raw, &other)
+		mutate(other)
+		if ok, err := eventMatches(pattern, other); err != nil || ok {
+			t.Errorf("%s: pattern matches %s (err %v)", ruleID, name, err)
+		}
+	}
+
+	// One target, the alarm topic, through the topic's resource policy (no RoleArn: EventBridge
+	// user guide, "Using resource-based policies for Amazon EventBridge").
+	targets := asSlice(rule["Targets"])
+	if len(targets) != 1 {
+		t.Fatalf("%s: Targets = %v, want exactly the alarm topic", ruleID, targets)
+	}
+	if arn, _ := isRef(get(targets[0], "Arn")); arn != topicID {
+		t.Errorf("%s: target Arn = %v, want Ref %s (the alarm topic)", ruleID, get(targets[0], "Arn"), topicID)
+	}
+	if get(targets[0], "RoleArn") != nil {
+		t.Errorf("%s: target has a RoleArn; SNS targets are authorised by the topic policy", ruleID)
+	}
+	if get(targets[0], "Input") != nil || get(targets[0], "InputPath") != nil {
+		t.Errorf("%s: the target reshapes the event; the mail needs the whole event (eventDescription says when the token expires)", ruleID)
+	}
+
+	policies := tpl.ofType("AWS::SNS::TopicPolicy")
+	var policyID string
+	for _, id := range policies {
+		for _, tp := range asSlice(tpl.props(t, id)["Topics"]) {
+			if ref, _ := isRef(tp); ref == topicID {
+				policyID = id
+			}
+		}
+	}
+	if policyID == "" {
+		t.Fatalf("no AWS::SNS::TopicPolicy on %s (policies: %v): EventBridge cannot publish to it", topicID, policies)
+	}
+
+	for _, email := range []string{"", "ops@example.com"} {
+		params := deployParams()
+		params["AlarmEmail"] = email
+		st := newStack(t, tpl, params)
+		topic := st.condition(t, condOf(tpl.resource(t, topicID)))
+		for _, id := range []string{ruleID, policyID} {
+			// Created exactly when the topic is: a rule without its target, or a target that does
+			// not exist, would fail the deployment or notify nobody.
+			if created := st.condition(t, condOf(tpl.resource(t, id))); created != topic {
+				t.Errorf("AlarmEmail=%q: %s created = %v, topic %s created = %v", email, id, created, topicID, topic)
+			}
+		}
+		if !topic {
+			continue
+		}
+		topicARN := st.str(t, map[string]any{"Ref": topicID})
+		ruleARN := st.str(t, map[string]any{"Fn::GetAtt": []any{ruleID, "Arn"}})
+		var stmts []any
+		for _, l := range policyStatements(st.resolve(t, get(tpl.props(t, policyID), "PolicyDocument")), "") {
+			stmts = append(stmts, l.stmt)
+		}
+		if !allowsService(stmts, "events.amazonaws.com", "sns:Publish", topicARN, map[string]string{"aws:SourceArn": ruleARN}) {
+			t.Errorf("%s: EventBridge may not publish rule %s's events to %s: %v", policyID, ruleARN, topicARN, stmts)
+		}
+		if allowsService(stmts, "events.amazonaws.com", "sns:Publish", topicARN, map[string]string{"aws:SourceArn": ruleARN + "-other"}) {
+			t.Errorf("%s: EventBridge may publish any rule's events to %s; limit it to %s", policyID, topicARN, ruleARN)
+		}
+		// A topic policy replaces SNS's default one: the alarms must still reach the topic.
+		alarms := allowsService(stmts, "cloudwatch.amazonaws.com", "sns:Publish", topicARN, map[string]string{"aws:SourceAccount": fakeAccount, "AWS:SourceOwner": fakeAccount})
+		if !alarms {
+			t.Errorf("%s: this account's CloudWatch alarms may no longer publish to %s: %v", policyID, topicARN, stmts)
+		}
+		if allowsService(stmts, "cloudwatch.amazonaws.com", "sns:Publish", topicARN, map[string]string{"aws:SourceAccount": "999999999999", "AWS:SourceOwner": "999999999999"}) {
+			t.Errorf("%s: another account's alarms may publish to %s", policyID, topicARN)
+		}
+	}
+}
+
+// eventMatches applies an EventBridge event pattern of exact values (EventBridge user guide,
+// "Creating event patterns": every field of the pattern must be in the event; a list of values
+// matches when the event's value, or one of the event's values, is in it; objects nest). Other
+// comparison forms (prefix, anything-but, numeric, exists) are reported as unsupported, so a test
+// never passes on a pattern this function does not understand.
+func eventMatches(pattern, event map[string]any) (bool, error) {
+	for k, want := range pattern {
+		got, present := event[k]
+		switch w := want.(type) {
+		case map[string]any:
+			sub, ok := got.(map[string]any)
+			if !present || !ok {
+				return false, nil
+			}
+			if ok, err := eventMatches(w, sub); err != nil || !ok {
+				return false, err
+			}
+		case []any:
+			if !present {
+				return false, nil
+			}
+			vals := []any{got}
+			if l, ok := got.([]any); ok {
+				vals = l
+			}
+			matched := false
+			for _, v := range w {
+				if _, isMap := v.(map[string]any); isMap {
+					return false, fmt.Errorf("field %s: content filter %v not supported here", k, v)
+				}
+				for _, g := range vals {
+					if fmt.Sprint(g) == fmt.Sprint(v) {
+						matched = true
+					}
+				}
+			}
+			if !matched {
+				return false, nil
+			}
+		default:
+			return false, fmt.Errorf("field %s: pattern value %v is neither a list nor an object", k, want)
+		}
+	}
+	return true, nil
+}
+
+// allowsService reports whether resolved resource-policy statements let the service principal do
+// action on resource, when the request carries the given condition keys (StringEquals and
+// ArnEquals/ArnLike conditions evaluated; any other condition operator counts as not granted).
+func allowsService(stmts []any, service, action, resource string, ctx map[string]string) bool {
+	for _, s := range stmts {
+		if get(s, "Effect") != "Allow" || !grantsAction(s, action) {
+			continue
+		}
+		p := get(s, "Principal")
+		if !(p == "*" || slices.Contains(literalStrings(get(p, "AWS")), "*") || slices.Contains(literalStrings(get(p, "Service")), service)) {
+			continue
+		}
+		if !slices.ContainsFunc(literalStrings(get(s, "Resource")), func(r string) bool { return iamMatch(r, resource) }) {
+			continue
+		}
+		ok := true
+		for op, conds := range asMap(get(s, "Condition")) {
+			for key, want := range asMap(conds) {
+				// Condition keys are case-insensitive in IAM.
+				var have string
+				var found bool
+				for k, v := range ctx {
+					if strings.EqualFold(k, key) {
+						have, found = v, true
+					}
+				}
+				switch op {
+				case "StringEquals", "ArnEquals":
+					ok = ok && found && slices.Contains(literalStrings(want), have)
+				case "ArnLike", "StringLike":
+					ok = ok && found && slices.ContainsFunc(literalStrings(want), func(w string) bool { return iamMatch(w, have) })
+				default:
+					ok = false
+				}
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
 func TestTemplateIAM(t *testing.T) {
 	t.Parallel()
 	tpl := mustTemplate(t)
@@ -1301,6 +1535,8 @@ func (s *stack) ref(name string) (any, error) {
 		return fmt.Sprintf("https://sqs.%s.amazonaws.com/%s/%s", fakeRegion, fakeAccount, physical), nil
 	case "AWS::SecretsManager::Secret":
 		return fakeSecretARN(physical), nil
+	case "AWS::SNS::Topic":
+		return fmt.Sprintf("arn:aws:sns:%s:%s:%s", fakeRegion, fakeAccount, physical), nil
 	}
 	return physical, nil
 }
@@ -1335,6 +1571,8 @@ func (s *stack) getAtt(id, attr string) (any, error) {
 		physical = "log-group:" + physical + ":*"
 	case "AWS::IAM::Role":
 		physical = "role/" + physical
+	case "AWS::Events::Rule":
+		physical = "rule/" + physical
 	}
 	account := fakeAccount
 	region := fakeRegion
