@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -131,8 +132,9 @@ type run struct {
 	met     *telemetry.Metrics
 	work    context.Context // ends SafetyMargin before the Lambda deadline
 	records []*record
-	items   []*item              // the changes of every record, in order
-	deleted map[string]time.Time // Okta group id → published of a group delete applied in this batch
+	items   []*item                    // the changes of every record, in order
+	deleted map[string]time.Time       // Okta group id → published of a group delete applied in this batch
+	status  map[string]membership.Mark // Okta user id → status mark claimed in this batch (users.go)
 	unauth  bool
 	// started (wall clock) is the epoch of the group cache: a group read from AWS during this
 	// invocation is not read again, one read before it is (the selection is decided on what AWS
@@ -149,6 +151,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		log:     telemetry.WithLambda(ctx, h.cfg.Log),
 		met:     telemetry.NewMetrics(h.cfg.Namespace),
 		deleted: map[string]time.Time{},
+		status:  map[string]membership.Mark{},
 		started: time.Now(),
 	}
 	work, cancel := context.WithCancel(ctx)
@@ -239,7 +242,15 @@ func (r *run) members(ctx context.Context) {
 	r.met.Count("ChangesSkipped", float64(superseded))
 
 	keys := col.Keys()
-	marks, err := r.h.cfg.Ledger.Get(r.work, keys)
+	// The same read fetches the status marks of the users of the add winners: an add of a user
+	// whose newest Okta status is not granted is not applied (users.go, the user-status rule).
+	read := slices.Clone(keys)
+	for _, k := range keys {
+		if col.Members[k].Kind == membership.KindAdd {
+			read = append(read, ledger.StatusKey(k.UserID))
+		}
+	}
+	marks, err := r.h.cfg.Ledger.Get(r.work, read)
 	if err != nil {
 		r.log.ErrorContext(ctx, "ledger read failed: retrying the batch's membership changes", "error", err.Error())
 		r.failKeys(keys, col, failTransient, "ledger read failed: "+err.Error())
@@ -260,6 +271,12 @@ func (r *run) members(ctx context.Context) {
 			case ledger.Stale, ledger.Applied:
 				r.skip(ctx, c, v.String())
 			default:
+				if c.Kind == membership.KindAdd {
+					if st, found := r.statusOf(marks, c.UserID); !membership.StatusPermits(st, found) {
+						r.notGranted(ctx, c, st)
+						continue
+					}
+				}
 				pending = append(pending, c)
 			}
 		}
@@ -314,6 +331,24 @@ func (r *run) skip(ctx context.Context, c membership.Change, reason string) {
 	r.met.Count("ChangesSkipped", 1)
 	r.log.DebugContext(ctx, "change skipped", "event_uuid", c.EventUUID, "op", string(c.Kind),
 		"group_id", c.GroupID, "user_id", c.UserID, "reason", reason)
+}
+
+// notGranted acknowledges an add of a user whose recorded status is not granted AWS group
+// membership, without a SCIM request and without a membership mark (the status mark decides; a
+// reactivation's restore adds the user back).
+func (r *run) notGranted(ctx context.Context, c membership.Change, status membership.Mark) {
+	l, _ := membership.LifecycleOf(status.Kind)
+	reason := fmt.Sprintf("user %s in Okta at %s: not granted AWS group membership", strings.ToLower(l.To),
+		status.Published.UTC().Format(time.RFC3339Nano))
+	if l.To == membership.StatusDeprovisioned {
+		reason = fmt.Sprintf("user deprovisioned in Okta at %s: not granted AWS group membership", status.Published.UTC().Format(time.RFC3339Nano))
+	}
+	r.met.Count("ChangesSkipped", 1)
+	r.log.InfoContext(ctx, "membership add not applied: the user's Okta status grants no AWS group membership",
+		"event_uuid", c.EventUUID, "group", c.GroupName, "group_id", c.GroupID, "user", c.Login, "user_id", c.UserID,
+		"status_event_uuid", status.EventUUID, "reason", reason)
+	telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: c.EventUUID, Group: c.GroupName, GroupID: c.GroupID,
+		User: c.Login, UserID: c.UserID, Op: string(membership.KindAdd), Result: "not_applied", Reason: reason})
 }
 
 // failKeys fails, for each key, the winner's messages and every message of the key at least as

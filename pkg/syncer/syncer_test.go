@@ -549,6 +549,13 @@ func (f *flakyLedger) Put(ctx context.Context, recs []ledger.Record) error {
 	return f.Ledger.Put(ctx, recs)
 }
 
+func (f *flakyLedger) PutReport(ctx context.Context, recs []ledger.Record) ([]bool, error) {
+	if f.failPut {
+		return make([]bool, len(recs)), errors.New("ProvisionedThroughputExceededException")
+	}
+	return f.Ledger.PutReport(ctx, recs)
+}
+
 func TestLedgerFailuresRetryTheChanges(t *testing.T) {
 	for _, tc := range []struct {
 		name             string

@@ -5,46 +5,49 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
 )
 
-// User lifecycle events (docs/SYNC.md, "User lifecycle"). Okta keeps a deactivated user's group
-// memberships and sends no group.user_membership.remove for them, so the event itself must take
-// the user out of AWS. What each event does follows from one rule, membership.Granted, which the
-// reconciler applies to the members it lists: membership.LifecycleOf says a deactivation revokes,
-// a reactivation restores, suspend and unsuspend keep.
+// User lifecycle events (docs/SYNC.md, "User lifecycle" and "The user-status rule"). Okta keeps a
+// deactivated user's group memberships and sends no group.user_membership.remove for them, so the
+// event itself must take the user out of AWS. What each event does follows from one rule,
+// membership.Granted, which the reconciler applies to the members it lists: membership.LifecycleOf
+// says a deactivation revokes, a reactivation restores, suspend and unsuspend keep.
 //
-// A lifecycle change published at T is applied as membership changes of the user's groups
-// published at T, with the event's uuid: a remove per group for a revoke, an add per group for a
-// restore. They join the batch's membership changes (r.items, and the items of the lifecycle
-// change's own messages) and take the path every membership change takes: collapse with the
-// batch's other changes of the same (group, user), the ordering ledger, the identity rule for the
-// group, the batch's user resolution, PATCHes of at most 100 values, audit records, ledger marks
-// and the failure classes of retry.go. So a late add published before T is stale against the
-// remove's mark, an add published after T applies, and redelivering the lifecycle event costs no
-// PATCH. A derived change that fails transiently fails its lifecycle message (retried with the
-// backoff, reading the groups again); one that fails on its own is isolated like any membership
-// change. The lifecycle message is acknowledged only when each of its removes or adds was applied,
-// was already true, or is isolated or dead-lettered as a change of its own.
+// The AWS state a (group G, user U) must reach is: member iff the newest Okta membership change of
+// (G, U) is an add and U's newest Okta status is granted. Membership marks hold the first half;
+// the user's status mark (ledger.StatusKey) the second. Every lifecycle event writes U's status
+// mark first, before any PATCH (a claim with the ledger's newest-published-wins condition): when a
+// newer status is recorded already, the event is stale and acknowledged without a SCIM request.
+// Every membership add of U the worker applies later, published before or after the lifecycle
+// event, is checked against that mark (members(), membership.StatusPermits): a deprovisioned user
+// is not added back, whatever the delivery order or the token setting.
 //
-// The user's groups come from Okta when the worker can read them (OKTA_ORG_URL and
-// okta_api_token): GET /api/v1/users/{id}/groups gives each group's Okta id, the ledger key. A
-// revoke without Okta access (or when Okta no longer knows the user, or rejects the token) asks
-// SCIM instead: the groups of the SCIM user (ListGroups filter members.value), keyed by the
-// group's externalId, which is the Okta group id by the identity rule. A selected AWS group
-// without one (not linked to an Okta group yet) gets the remove directly, through the same
-// Applier, with no ordering mark: no Okta group id, no key. A restore needs Okta's list, since
-// nothing in AWS remembers the removed memberships; without Okta access it is logged and
-// acknowledged.
+// A revoke removes U from every managed AWS group SCIM says U is in (ListGroups filter
+// members.value): a group is managed when its current AWS displayName is selected, the rule of
+// every path that writes to AWS. Okta's list of U's groups is not used for a revoke: it would miss
+// an AWS group whose Okta group was renamed out of the selection, and without a token there is
+// none. The removes bypass membership-mark ordering (a newer add mark must not keep a deprovisioned
+// user in AWS) and write no membership mark: the status mark is their ordering memory. A
+// redelivered deactivation lists SCIM again (one GET, no PATCH when nothing is left).
+//
+// A restore needs Okta's list, since nothing in AWS remembers the removed memberships: with
+// OKTA_ORG_URL and okta_api_token, GET /api/v1/users/{id}/groups gives each group's Okta id, and
+// an add published at the event's time, with its uuid, joins the batch's membership changes for
+// each selected group (collapse, ledger, identity rule, PATCHes, audit, marks; a derived add that
+// fails on its own is isolated like any membership change). The status mark the restore wrote
+// first permits them. Without Okta access it is logged and acknowledged.
 
 // OktaUserGroups lists the groups an Okta user is a member of (okta.Reader.UserGroups). When
-// Config.Okta also implements it, user lifecycle events are applied to the groups Okta lists;
-// otherwise a revoke is applied to the groups SCIM lists and a restore cannot be applied. Return
-// ErrOktaUnconfigured when the secret has no okta_api_token.
+// Config.Okta also implements it, a restore (reactivation) adds the user to the selected groups
+// Okta lists; otherwise a restore cannot be applied. Return ErrOktaUnconfigured when the secret
+// has no okta_api_token.
 type OktaUserGroups interface {
 	UserGroups(ctx context.Context, userID string) ([]okta.Group, error)
 }
@@ -59,6 +62,17 @@ func (r *run) userLifecycle(ctx context.Context, c membership.Change) error {
 	if !ok {
 		return fmt.Errorf("%s is not a user lifecycle change", c.Kind)
 	}
+	won, err := r.claimStatus(c)
+	if err != nil {
+		return fmt.Errorf("record the status of user %s in the ledger: %w", c.UserID, err)
+	}
+	if !won {
+		r.log.InfoContext(ctx, "user lifecycle change is stale: a newer status of the user is recorded, nothing removed or restored",
+			"op", string(c.Kind), "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID,
+			"published", c.Published.UTC().Format(time.RFC3339Nano))
+		r.met.Count("ChangesSkipped", 1)
+		return nil
+	}
 	switch l.Effect {
 	case membership.EffectRevoke:
 		return r.revoke(ctx, c, l)
@@ -71,110 +85,99 @@ func (r *run) userLifecycle(ctx context.Context, c membership.Change) error {
 	return nil
 }
 
-// revoke takes the user out of every selected AWS group it is in.
-func (r *run) revoke(ctx context.Context, c membership.Change, l membership.Lifecycle) error {
-	groups, err := r.oktaUserGroups(c.UserID)
-	switch {
-	case err == nil:
-		r.deriveFromOkta(ctx, c, membership.KindRemove, groups, "user "+l.To+" in Okta: leaving its selected AWS groups (groups from Okta)")
-		return nil
-	case errors.Is(err, okta.ErrUnauthorized):
-		// A rejected token must not keep a deactivated user in AWS until someone fixes it.
-		r.log.ErrorContext(ctx, "Okta rejected the API token reading a deactivated user's groups: removing the user from what SCIM lists",
-			"user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID, "error", err.Error())
-	case errors.Is(err, okta.ErrNotFound):
-		r.log.InfoContext(ctx, "user no longer exists in Okta: removing it from the AWS groups SCIM lists",
-			"user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID)
-	case errors.Is(err, errNoUserGroups), errors.Is(err, ErrOktaUnconfigured):
-	default:
-		return fmt.Errorf("read the groups of user %s from Okta: %w", c.UserID, err)
+// claimStatus writes c's status mark and reports whether it won (no newer status is recorded). A
+// dry run writes nothing: it reads the mark and keeps c's in the run's memory, so the batch's adds
+// are checked as they would be.
+func (r *run) claimStatus(c membership.Change) (won bool, err error) {
+	rec := ledger.StatusRecord(c)
+	if r.h.cfg.DryRun {
+		marks, err := r.h.cfg.Ledger.Get(r.work, []ledger.Key{rec.Key})
+		if err != nil {
+			return false, err
+		}
+		if m, ok := marks[rec.Key]; ok && m.Published.UnixMilli() > c.Published.UnixMilli() {
+			return false, nil
+		}
+	} else {
+		written, err := r.h.cfg.Ledger.PutReport(r.work, []ledger.Record{rec})
+		if err != nil {
+			return false, err
+		}
+		if !written[0] {
+			return false, nil
+		}
 	}
-	return r.revokeFromSCIM(ctx, c, l)
+	if old, ok := r.status[c.UserID]; !ok || !old.Published.After(rec.Mark.Published) {
+		r.status[c.UserID] = rec.Mark
+	}
+	return true, nil
 }
 
-// revokeFromSCIM removes the user from the selected AWS groups SCIM says it is in.
-func (r *run) revokeFromSCIM(ctx context.Context, c membership.Change, l membership.Lifecycle) error {
-	lister := r.h.cfg.SCIM
+// statusOf returns the user's status mark: the newer of the ledger's (among marks) and the one
+// this run claimed.
+func (r *run) statusOf(marks map[ledger.Key]membership.Mark, userID string) (membership.Mark, bool) {
+	m, found := marks[ledger.StatusKey(userID)]
+	if own, ok := r.status[userID]; ok && (!found || !own.Published.Before(m.Published)) {
+		return own, true
+	}
+	return m, found
+}
+
+// revoke takes the user out of every managed AWS group SCIM says it is in.
+func (r *run) revoke(ctx context.Context, c membership.Change, l membership.Lifecycle) error {
 	ref := scimapply.UserRef{ID: c.UserID, Login: c.Login}
 	res := r.h.cfg.Dir.ResolveUsers(r.work, []scimapply.UserRef{ref})
 	if err := res.Errors[c.UserID]; err != nil {
+		r.noteErr(ctx, err)
 		return fmt.Errorf("find user %s in SCIM: %w", c.UserID, err)
 	}
 	u, found := res.Users[c.UserID]
 	if !found {
-		r.log.InfoContext(ctx, "user "+l.To+" in Okta is not in SCIM: no AWS group to leave",
+		r.log.InfoContext(ctx, "user "+l.To+" in Okta is not in SCIM: no AWS group to leave; its status is recorded, so no later membership add puts it into one",
 			"op", string(c.Kind), "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID)
 		r.met.Count("ChangesSkipped", 1)
 		return nil
 	}
-	groups, err := lister.ListUserGroups(r.work, u.ID)
+	groups, err := r.h.cfg.SCIM.ListUserGroups(r.work, u.ID)
 	if errors.Is(err, scim.ErrNotFound) {
 		// AWS answers 404 to a members filter naming a user it does not have: deleted meanwhile.
 		r.h.cfg.Dir.ForgetUser(ref)
 		groups, err = nil, nil
 	}
 	if err != nil {
+		r.noteErr(ctx, err)
 		return fmt.Errorf("list the AWS groups of user %s: %w", c.UserID, err)
 	}
-	var linked []scimapply.GroupRef
-	var unlinked []scim.Group
+	var managed []scim.Group
 	for _, g := range groups {
-		if !r.h.cfg.Selected(g.DisplayName) {
-			continue // never touched
-		}
-		if g.ExternalID == "" {
-			unlinked = append(unlinked, g)
-			continue
-		}
-		// The remove goes to the group the identity rule finds for this Okta id; that must be
-		// this group (an externalId AWS holds twice resolves to one of them).
-		got, err := r.h.cfg.Dir.Resolve(r.work, scimapply.GroupRef{ID: g.ExternalID}, scimapply.GroupQuery{FreshSince: r.started})
-		switch {
-		case err == nil && got.Group.ID == g.ID:
-			// No name: the remove must not claim an Okta name for the group (it has only AWS's).
-			linked = append(linked, scimapply.GroupRef{ID: g.ExternalID})
-		case err == nil, errors.Is(err, scimapply.ErrGroupNotFound), errors.Is(err, scimapply.ErrNotSelected):
-			unlinked = append(unlinked, g)
-		default:
-			r.noteErr(ctx, err)
-			return fmt.Errorf("resolve AWS group %q: %w", g.DisplayName, err)
+		// Groups without the prefix are never read-modified-written; every selected one is
+		// managed, linked to an Okta group or not, its Okta group selected or not.
+		if r.h.cfg.Selected(g.DisplayName) {
+			managed = append(managed, g)
 		}
 	}
-	r.log.InfoContext(ctx, "user "+l.To+" in Okta: leaving its selected AWS groups (groups from SCIM, no Okta API)",
+	r.log.InfoContext(ctx, "user "+l.To+" in Okta: leaving every managed AWS group SCIM lists for it",
 		"op", string(c.Kind), "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID,
-		"aws_groups", len(groups), "linked", len(linked), "unlinked", len(unlinked))
-	if len(linked)+len(unlinked) == 0 {
+		"aws_groups", len(groups), "managed", len(managed))
+	if len(managed) == 0 {
 		r.met.Count("ChangesSkipped", 1)
-	}
-	if err := r.removeUnlinked(ctx, c, u, unlinked); err != nil {
-		return err
-	}
-	r.derive(c, membership.KindRemove, linked)
-	return nil
-}
-
-// removeUnlinked removes the user from AWS groups that carry no Okta group id, through the
-// Applier the membership changes use. Without a group id there is no ordering key, so no mark is
-// written (a membership add published before the deactivation, delivered later, would add the
-// user again: docs/SYNC.md, "User lifecycle").
-func (r *run) removeUnlinked(ctx context.Context, c membership.Change, u scim.User, groups []scim.Group) error {
-	if len(groups) == 0 {
 		return nil
 	}
 	applier := scimapply.NewApplier(r.h.cfg.SCIM, r.h.cfg.Dir, r.log, r.met, scimapply.DryRun(r.h.cfg.DryRun), scimapply.WithClock(r.h.cfg.Now))
 	member := scimapply.Member{SCIMID: u.ID, UserID: c.UserID, Login: c.Login, EventUUID: c.EventUUID, Published: c.Published}
-	for _, g := range groups {
-		r.log.WarnContext(ctx, "AWS group carries no Okta group id: the user is removed without an ordering mark",
-			"group", g.DisplayName, "scim_group_id", g.ID, "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID)
-		target := scimapply.Target{Okta: scimapply.GroupRef{Name: g.DisplayName}, SCIM: g}
+	var errs []error
+	for _, g := range managed {
+		target := scimapply.Target{Okta: scimapply.GroupRef{ID: g.ExternalID, Name: g.DisplayName}, SCIM: g}
 		for _, res := range applier.Apply(r.work, target, scimapply.Plan{Removes: []scimapply.Member{member}}) {
 			if res.Err != nil && !errors.Is(res.Err, scimapply.ErrGroupGone) {
 				r.noteErr(ctx, res.Err)
-				return fmt.Errorf("remove user %s from AWS group %q: %w", c.UserID, g.DisplayName, res.Err)
+				errs = append(errs, fmt.Errorf("remove user %s from AWS group %q: %w", c.UserID, g.DisplayName, res.Err))
 			}
 		}
 	}
-	return nil
+	// A failed remove fails the lifecycle message: retried after the backoff, it lists SCIM
+	// again and removes what is left (its status mark is already recorded).
+	return errors.Join(errs...)
 }
 
 // restore puts the user back into the selected groups Okta lists for it.

@@ -107,7 +107,9 @@ func (w *lifecycleWorld) expect(want map[string][]string) {
 	}
 }
 
-func TestDeactivateWithOktaRemovesFromEverySelectedGroup(t *testing.T) {
+// A revoke removes the user from every managed AWS group SCIM lists for it, whatever the token
+// setting; Okta's list of the user's groups is not read for it.
+func TestDeactivateWithTokenRemovesFromEveryManagedGroup(t *testing.T) {
 	w := newLifecycleWorld(t, true)
 	w.mustApply(lifecycle(membership.KindUserDeactivate, "d1", t0, "00uAnn", "ann@example.com"))
 	w.expect(map[string][]string{
@@ -115,26 +117,23 @@ func TestDeactivateWithOktaRemovesFromEverySelectedGroup(t *testing.T) {
 		"AWS_Dev":    nil,
 		"Sales":      {"ann@example.com"}, // not selected: never touched
 	})
-	if w.okta.calls != 1 {
-		t.Fatalf("%d Okta reads, want 1", w.okta.calls)
+	if w.okta.calls != 0 {
+		t.Fatalf("%d Okta reads for a revoke, want 0", w.okta.calls)
 	}
-	// Each removal is a remove of (group, Ann) at the deactivation's time, with its uuid.
+	// The status mark records the deactivation; the removes write no membership mark.
+	if m, ok := w.statusMark("00uAnn"); !ok || m.Kind != membership.KindUserDeactivate || !m.Published.Equal(t0) || m.EventUUID != "d1" {
+		t.Fatalf("status mark %+v, %v", m, ok)
+	}
 	marks, _ := w.ledger.Get(context.Background(), []membership.Key{{GroupID: "00gA", UserID: "00uAnn"}, {GroupID: "00gB", UserID: "00uAnn"}, {GroupID: "00gS", UserID: "00uAnn"}})
-	for _, g := range []string{"00gA", "00gB"} {
-		m := marks[membership.Key{GroupID: g, UserID: "00uAnn"}]
-		if m.Kind != membership.KindRemove || !m.Published.Equal(t0) || m.EventUUID != "d1" {
-			t.Errorf("mark of %s: %+v", g, m)
-		}
-	}
-	if _, ok := marks[membership.Key{GroupID: "00gS", UserID: "00uAnn"}]; ok {
-		t.Error("a mark for the unselected group")
+	if len(marks) != 0 {
+		t.Fatalf("membership marks %v written by a revoke", marks)
 	}
 	logs := w.logs.String()
-	if !strings.Contains(logs, `"op":"remove"`) || !strings.Contains(logs, `"event_uuid":"d1"`) || !strings.Contains(logs, "groups from Okta") {
+	if !strings.Contains(logs, `"op":"remove"`) || !strings.Contains(logs, `"event_uuid":"d1"`) || !strings.Contains(logs, "every managed AWS group SCIM lists") {
 		t.Fatalf("no audit record or log line for the removals:\n%s", logs)
 	}
 
-	// Okta's redelivery costs no SCIM request.
+	// Okta's redelivery costs no PATCH.
 	w.srv.ResetCounters()
 	w.mustApply(lifecycle(membership.KindUserDeactivate, "d1", t0, "00uAnn", "ann@example.com"))
 	if n := w.srv.Count("PATCH /Groups/{id}"); n != 0 {
@@ -155,19 +154,21 @@ func TestDeactivateWithoutOktaUsesWhatSCIMLists(t *testing.T) {
 	if n := w.srv.Count("GET /Groups"); n == 0 {
 		t.Fatal("the user's groups were not listed")
 	}
-	marks, _ := w.ledger.Get(context.Background(), []membership.Key{{GroupID: "00gA", UserID: "00uAnn"}, {GroupID: "00gB", UserID: "00uAnn"}})
-	if len(marks) != 2 || marks[membership.Key{GroupID: "00gA", UserID: "00uAnn"}].Kind != membership.KindRemove {
-		t.Fatalf("marks %v: the linked groups' removals must be ordered like removes", marks)
+	if m, ok := w.statusMark("00uAnn"); !ok || m.Kind != membership.KindUserDeactivate {
+		t.Fatalf("status mark %+v, %v: the removals' ordering memory", m, ok)
 	}
-	if logs := w.logs.String(); !strings.Contains(logs, "groups from SCIM") || !strings.Contains(logs, "carries no Okta group id") {
+	if logs := w.logs.String(); !strings.Contains(logs, "every managed AWS group SCIM lists") || !strings.Contains(logs, `"managed":3`) {
 		t.Fatalf("logs:\n%s", logs)
 	}
 
-	// A user SCIM does not know has nothing to leave: acknowledged, nothing written.
+	// A user SCIM does not know has nothing to leave: acknowledged, only its status recorded.
 	w.srv.ResetCounters()
 	w.mustApply(lifecycle(membership.KindUserDeactivate, "d2", t0, "00uGhost", "ghost@example.com"))
 	if n := w.srv.Count("PATCH /Groups/{id}"); n != 0 {
 		t.Fatalf("%d PATCHes for a user not in SCIM", n)
+	}
+	if _, ok := w.statusMark("00uGhost"); !ok {
+		t.Fatal("no status mark for a deactivated user not in SCIM")
 	}
 }
 
@@ -179,12 +180,15 @@ func TestDeactivateOrdering(t *testing.T) {
 			deact := lifecycle(membership.KindUserDeactivate, "d1", t0, "00uAnn", "ann@example.com")
 			older := change(membership.KindAdd, "a0", t0.Add(-time.Second), "00uAnn", "ann@example.com", "00gA", "AWS_Admins")
 			w.mustApply(deact)
-			// An add published before the deactivation, delivered after it: stale.
+			// An add published before the deactivation, delivered after it: not applied.
 			w.mustApply(older)
 			w.expect(map[string][]string{"AWS_Admins": {"bob@example.com"}})
-			// An add published after it applies.
+			// Nor one published after it: a deactivated user is granted no membership until a
+			// reactivation (TestStatusAddPublishedAfterDeactivationWaitsForReactivation).
 			w.mustApply(change(membership.KindAdd, "a2", t0.Add(time.Second), "00uAnn", "ann@example.com", "00gA", "AWS_Admins"))
-			w.expect(map[string][]string{"AWS_Admins": {"ann@example.com", "bob@example.com"}, "AWS_Dev": nil})
+			w.expect(map[string][]string{"AWS_Admins": {"bob@example.com"}, "AWS_Dev": nil})
+			w.notApplied("a0")
+			w.notApplied("a2")
 		})
 	}
 	t.Run("one batch", func(t *testing.T) {
@@ -194,7 +198,7 @@ func TestDeactivateOrdering(t *testing.T) {
 			lifecycle(membership.KindUserDeactivate, "d1", t0, "00uAnn", "ann@example.com"),
 			change(membership.KindAdd, "a0", t0.Add(-time.Second), "00uAnn", "ann@example.com", "00gA", "AWS_Admins"),
 		)
-		w.expect(map[string][]string{"AWS_Admins": {"bob@example.com"}, "AWS_Dev": {"ann@example.com"}})
+		w.expect(map[string][]string{"AWS_Admins": {"bob@example.com"}, "AWS_Dev": nil})
 	})
 }
 
@@ -235,24 +239,26 @@ func TestSuspendAndUnsuspendKeepMemberships(t *testing.T) {
 	}
 }
 
-func TestDeactivateOktaReadErrorIsRetried(t *testing.T) {
+// A reactivation whose groups Okta could not list is not acknowledged: retried, it restores them.
+func TestReactivateOktaReadErrorIsRetried(t *testing.T) {
 	w := newLifecycleWorld(t, true)
+	w.mustApply(lifecycle(membership.KindUserDeactivate, "d1", t0, "00uAnn", "ann@example.com"))
 	w.okta.fail(&okta.ReadError{Op: "list user groups", UserID: "00uAnn", Status: http.StatusServiceUnavailable})
-	ev := w.event(lifecycle(membership.KindUserDeactivate, "d1", t0, "00uAnn", "ann@example.com"))
-	if failed := w.invoke(context.Background(), ev); !equal(failed, []string{"msg-001"}) {
-		t.Fatalf("failed %v: a deactivation whose groups could not be read must not be acknowledged", failed)
+	ev := w.event(lifecycle(membership.KindUserReactivate, "r1", t0.Add(time.Minute), "00uAnn", "ann@example.com"))
+	if failed := w.invoke(context.Background(), ev); !equal(failed, []string{"msg-002"}) {
+		t.Fatalf("failed %v: a reactivation whose groups could not be read must not be acknowledged", failed)
 	}
-	w.expect(map[string][]string{"AWS_Admins": {"ann@example.com", "bob@example.com"}, "AWS_Dev": {"ann@example.com"}})
+	w.expect(map[string][]string{"AWS_Admins": {"bob@example.com"}, "AWS_Dev": nil})
 	// SQS redelivers it after the backoff; Okta answers now.
 	w.okta.fail(nil)
 	if failed := w.invoke(context.Background(), ev); len(failed) != 0 {
 		t.Fatalf("failed %v", failed)
 	}
-	w.expect(map[string][]string{"AWS_Admins": {"bob@example.com"}, "AWS_Dev": nil})
+	w.expect(map[string][]string{"AWS_Admins": {"ann@example.com", "bob@example.com"}, "AWS_Dev": {"ann@example.com"}})
 }
 
-// A token Okta rejects must not keep a deactivated user in AWS: the removals come from SCIM.
-func TestDeactivateWithRejectedTokenFallsBackToSCIM(t *testing.T) {
+// A token Okta rejects cannot keep a deactivated user in AWS: a revoke does not read Okta.
+func TestDeactivateWithRejectedTokenStillRemoves(t *testing.T) {
 	w := newLifecycleWorld(t, true)
 	w.okta.fail(&okta.ReadError{Op: "list user groups", UserID: "00uAnn", Status: http.StatusUnauthorized})
 	w.mustApply(lifecycle(membership.KindUserDeactivate, "d1", t0, "00uAnn", "ann@example.com"))
