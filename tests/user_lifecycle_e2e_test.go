@@ -4,7 +4,8 @@ package tests
 // deactivated user's group memberships and sends no removes, so the deactivation event itself
 // must take the user out of AWS. Each scenario runs the real hook and sync bootstraps on a queue
 // with the template's settings (moto), against the SCIM emulator and, with an Okta API token, the
-// Okta API emulator (idWorld); without one the worker asks SCIM which groups the user is in.
+// Okta API emulator (idWorld). Whatever the token setting, a revoke removes the user from the
+// managed AWS groups SCIM lists for it, and the user's status mark keeps later adds out.
 
 import (
 	"strings"
@@ -50,8 +51,8 @@ func TestUserLifecycleEndToEnd(t *testing.T) {
 		}
 		w.applyNow(lifecycleEvent("deactivate", "deact-1", t0, annID, ann))
 		w.expect(map[string][]string{"AWS_Admins": {bob}, "AWS_Dev": {}, "Sales": {ann}})
-		if st := w.okta.Stats(); st.UserGroups != 1 {
-			t.Fatalf("Okta stats %+v: the user's groups were not read from Okta", st)
+		if st := w.okta.Stats(); st.UserGroups != 0 {
+			t.Fatalf("Okta stats %+v: a revoke reads the user's groups from SCIM, not from Okta", st)
 		}
 
 		// An add published before the deactivation, delivered after it, does not re-add her.
@@ -83,6 +84,9 @@ func TestUserLifecycleEndToEnd(t *testing.T) {
 		}
 		w.applyNow(lifecycleEvent("reactivate", "react-1", t0.Add(3*time.Minute), annID, ann))
 		w.expect(map[string][]string{"AWS_Admins": {ann, bob}, "AWS_Dev": {ann}, "Sales": {ann}})
+		if st := w.okta.Stats(); st.UserGroups != 1 {
+			t.Fatalf("Okta stats %+v: the restore did not read the user's groups from Okta", st)
+		}
 
 		// The deactivation delivered once more (a redrive): older than the restore, a no-op.
 		w.step(lifecycleEvent("deactivate", "deact-1", t0, annID, ann))
@@ -105,26 +109,30 @@ func TestUserLifecycleEndToEnd(t *testing.T) {
 
 		w.applyNow(lifecycleEvent("deactivate", "deact-1", t0, annID, ann))
 		w.expect(map[string][]string{"AWS_Admins": {bob}, "AWS_Dev": {}, "AWS_Legacy": {}, "Sales": {ann}})
-		if logs := w.sync.Logs(); !strings.Contains(logs, "groups from SCIM") {
+		if logs := w.sync.Logs(); !strings.Contains(logs, "every managed AWS group SCIM lists") {
 			t.Fatalf("the deactivation was not applied from SCIM's groups:\n%s", logs)
 		}
 
-		// An older add delivered late is stale; a newer one applies.
+		// Neither an older add delivered late nor a newer one re-adds her while she is
+		// deactivated (her status mark).
 		w.step(w.member("add", "late-add", t0.Add(-time.Second), ann, admins, "AWS_Admins"))
 		w.expect(map[string][]string{"AWS_Admins": {bob}, "AWS_Dev": {}, "AWS_Legacy": {}, "Sales": {ann}})
 		w.step(w.member("add", "new-add", t0.Add(time.Second), ann, dev, "AWS_Dev"))
-		w.expect(map[string][]string{"AWS_Admins": {bob}, "AWS_Dev": {ann}, "AWS_Legacy": {}, "Sales": {ann}})
+		w.expect(map[string][]string{"AWS_Admins": {bob}, "AWS_Dev": {}, "AWS_Legacy": {}, "Sales": {ann}})
 
 		// Suspend keeps.
 		w.applyNow(lifecycleEvent("suspend", "susp-1", t0.Add(time.Minute), bobID, bob))
-		w.expect(map[string][]string{"AWS_Admins": {bob}, "AWS_Dev": {ann}, "AWS_Legacy": {}, "Sales": {ann}})
+		w.expect(map[string][]string{"AWS_Admins": {bob}, "AWS_Dev": {}, "AWS_Legacy": {}, "Sales": {ann}})
 
 		// A reactivation cannot know what to restore without Okta: it says so and changes nothing.
 		w.applyNow(lifecycleEvent("reactivate", "react-1", t0.Add(2*time.Minute), annID, ann))
-		w.expect(map[string][]string{"AWS_Admins": {bob}, "AWS_Dev": {ann}, "AWS_Legacy": {}, "Sales": {ann}})
+		w.expect(map[string][]string{"AWS_Admins": {bob}, "AWS_Dev": {}, "AWS_Legacy": {}, "Sales": {ann}})
 		if logs := w.sync.Logs(); !strings.Contains(logs, "restoring its AWS group memberships needs okta_api_token") {
 			t.Fatalf("no warning for the reactivation:\n%s", logs)
 		}
+		// Active again: the next add applies.
+		w.step(w.member("add", "next-add", t0.Add(3*time.Minute), ann, dev, "AWS_Dev"))
+		w.expect(map[string][]string{"AWS_Admins": {bob}, "AWS_Dev": {ann}, "AWS_Legacy": {}, "Sales": {ann}})
 		w.checkWire()
 		if r := w.dlqReasons(); len(r) != 0 {
 			t.Fatalf("DLQ %v", r)
