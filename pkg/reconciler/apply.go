@@ -18,6 +18,12 @@ import (
 // It runs for each group right before its plan is applied, not once for the run: the apply
 // phase of a large run takes minutes (4 groups at a time, 429 backoffs), and an event the sync
 // worker applies meanwhile must still win. What remains is the time of one group's PATCHes.
+//
+// The same read fetches the status marks (ledger.StatusKey) of the users the plan adds: an add of
+// a user whose newest recorded lifecycle status is newer than the read and grants no membership
+// (membership.StatusPermits: deactivated after Okta listed the user as active) is deferred too.
+// The user-status rule is the sync worker's (docs/SYNC.md, "The user-status rule"); the
+// reconciler otherwise applies it through the Okta statuses it reads itself.
 func (r *run) deferToEvents(ctx, work context.Context, g *groupRun) {
 	if r.cfg.Ledger == nil {
 		return
@@ -26,6 +32,11 @@ func (r *run) deferToEvents(ctx, work context.Context, g *groupRun) {
 	for _, m := range slices.Concat(g.plan.adds, g.plan.removes) {
 		if m.UserID != "" {
 			keys = append(keys, membership.Key{GroupID: g.okta.ID, UserID: m.UserID})
+		}
+	}
+	for _, m := range g.plan.adds {
+		if m.UserID != "" {
+			keys = append(keys, ledger.StatusKey(m.UserID))
 		}
 	}
 	if len(keys) == 0 {
@@ -39,20 +50,30 @@ func (r *run) deferToEvents(ctx, work context.Context, g *groupRun) {
 		r.log.ErrorContext(ctx, "reading ordering marks failed: applying the plan without them", "group", g.okta.Name, "error", err.Error())
 		return
 	}
-	{
-		newer := func(m scimapply.Member) bool {
-			mk, ok := marks[membership.Key{GroupID: g.okta.ID, UserID: m.UserID}]
-			if ok && m.UserID != "" && !mk.Published.Before(g.read.readAt.Add(-markSkew)) {
-				g.plan.deferred++
-				r.log.DebugContext(ctx, "change deferred to a newer Okta event", "group", g.okta.Name, "group_id", g.okta.ID,
-					"user", m.Login, "user_id", m.UserID, "event_uuid", mk.EventUUID, "event_op", string(mk.Kind))
-				return true
-			}
-			return false
+	since := g.read.readAt.Add(-markSkew)
+	newer := func(m scimapply.Member) bool {
+		mk, ok := marks[membership.Key{GroupID: g.okta.ID, UserID: m.UserID}]
+		if ok && m.UserID != "" && !mk.Published.Before(since) {
+			g.plan.deferred++
+			r.log.DebugContext(ctx, "change deferred to a newer Okta event", "group", g.okta.Name, "group_id", g.okta.ID,
+				"user", m.Login, "user_id", m.UserID, "event_uuid", mk.EventUUID, "event_op", string(mk.Kind))
+			return true
 		}
-		g.plan.adds = slices.DeleteFunc(g.plan.adds, newer)
-		g.plan.removes = slices.DeleteFunc(g.plan.removes, newer)
+		return false
 	}
+	notGranted := func(m scimapply.Member) bool {
+		st, ok := marks[ledger.StatusKey(m.UserID)]
+		if ok && m.UserID != "" && !st.Published.Before(since) && !membership.StatusPermits(st, ok) {
+			g.plan.deferred++
+			r.log.InfoContext(ctx, "add deferred: the user's Okta status changed after this run's read and grants no AWS group membership",
+				"group", g.okta.Name, "group_id", g.okta.ID, "user", m.Login, "user_id", m.UserID,
+				"event_uuid", st.EventUUID, "event_op", string(st.Kind))
+			return true
+		}
+		return false
+	}
+	g.plan.adds = slices.DeleteFunc(g.plan.adds, func(m scimapply.Member) bool { return newer(m) || notGranted(m) })
+	g.plan.removes = slices.DeleteFunc(g.plan.removes, newer)
 }
 
 // safety applies the removal rules to the whole run (membership.CheckRun): a group whose Okta

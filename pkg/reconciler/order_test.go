@@ -266,3 +266,31 @@ func TestMarksReadRightBeforeEachGroup(t *testing.T) {
 		t.Fatalf("deferred %d, snapshot %v: the change published during the apply phase must win", s.Deferred, snap)
 	}
 }
+
+// An add planned from an Okta answer that listed the user as active waits when the sync worker
+// recorded a deactivation of the user after the read (the user's status mark); a deactivation
+// recorded before the read (beyond the skew) is already part of the answer: Okta listed the user
+// as active again, so the add goes ahead.
+func TestStatusMarksDeferAdds(t *testing.T) {
+	f := newFixture(t)
+	u := f.users("u", 3)
+	gid := f.oktaGroupOf("AWS_G", u[0], u[1], u[2])
+	f.scimGroupOf("AWS_G", gid, u[0]) // plan: add u1 u2
+	led := ledger.NewMemory()
+	f.cfg.Ledger = led
+	now := time.Date(2025, 11, 25, 13, 0, 0, 0, time.UTC)
+	f.cfg.Now = func() time.Time { return now }
+	deact := func(l string, at time.Time) ledger.Record {
+		return ledger.StatusRecord(membership.Change{EventUUID: "d-" + l, Published: at, Kind: membership.KindUserDeactivate, UserID: f.oktaUser[l]})
+	}
+	if err := led.Put(context.Background(), []ledger.Record{deact(u[1], now.Add(30*time.Second)), deact(u[2], now.Add(-2*time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.scim.Snapshot()["AWS_G"]; !slices.Equal(got, []string{u[0], u[2]}) || s.Deferred != 1 {
+		t.Fatalf("members %v, deferred %d: the add of the user deactivated after the read must wait", got, s.Deferred)
+	}
+}
