@@ -12,7 +12,8 @@ const (
 
 // Granted reports whether an Okta user in this status is granted AWS group membership. It is the
 // one rule of the connector: the reconciler applies it to the members Okta lists for a group, the
-// sync worker to user lifecycle events ([LifecycleOf]).
+// sync worker to user lifecycle events ([LifecycleOf]) and, through the user's status mark, to
+// every membership add it applies later ([StatusPermits]).
 //
 //   - DEPROVISIONED (deactivated): not granted. Okta keeps a deactivated user's group memberships,
 //     group rules included ("While deactivating a user will not remove the group memberships, the
