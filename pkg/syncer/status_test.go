@@ -184,7 +184,7 @@ func TestStatusDryRunWritesNothing(t *testing.T) {
 			change(membership.KindAdd, "a1", t0.Add(time.Second), "00uAnn", "ann@example.com", "00gB", "AWS_Dev"),
 		)
 		w.expect(map[string][]string{"AWS_Admins": {"ann@example.com", "bob@example.com"}, "AWS_Dev": {"ann@example.com"}})
-		writes := w.srv.Count("PATCH /Groups/{id}") + w.srv.Count("POST /Groups") + w.srv.Count("DELETE /Groups/{id}")
+		writes := w.srv.Count("PATCH /Groups/{id}") + w.srv.Count("POST /Groups") + w.srv.Count("DELETE /Groups/{id}") + w.srv.Count("POST /Users")
 		if writes != 0 || w.ledger.Len() != 0 {
 			t.Fatalf("dry run (token %v): %d SCIM writes, %d marks", withToken, writes, w.ledger.Len())
 		}

@@ -295,6 +295,9 @@ func TestDeactivateDryRunChangesNothing(t *testing.T) {
 		if w.ledger.Len() != 0 || !strings.Contains(w.logs.String(), `"result":"dry_run"`) {
 			t.Fatalf("dry run (token %v): %d marks\n%s", withToken, w.ledger.Len(), w.logs.String())
 		}
+		if n := w.srv.Count("PATCH /Groups/{id}") + w.srv.Count("POST /Groups") + w.srv.Count("DELETE /Groups/{id}") + w.srv.Count("POST /Users"); n != 0 {
+			t.Fatalf("dry run (token %v): %d SCIM writes", withToken, n)
+		}
 	}
 }
 
