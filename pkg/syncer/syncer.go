@@ -27,7 +27,7 @@ import (
 type SCIM interface {
 	scimapply.SCIM
 	DeleteGroup(ctx context.Context, id string) error
-	// ListUserGroups lists the AWS groups a SCIM user is in (a deactivation without Okta access).
+	// ListUserGroups lists the AWS groups a SCIM user is in (a revoke: users.go).
 	ListUserGroups(ctx context.Context, userID string) ([]scim.Group, error)
 	Stats() scim.Stats
 }
