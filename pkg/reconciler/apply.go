@@ -110,6 +110,7 @@ func (r *run) safety(ctx context.Context) {
 		}
 		g.plan.suspicious = g.plan.desired == 0 && g.plan.actual > 0 && !r.cfg.AllowEmptyGroups
 		g.plan.blocked, g.plan.blockReason = len(g.plan.removes), reason
+		g.plan.blockedMembers = g.plan.removes
 		// The plan that was not carried out, for the operator deciding what went wrong.
 		r.log.WarnContext(ctx, "removals blocked", "group", g.okta.Name, "group_id", g.okta.ID, "reason", reason,
 			"removals", len(g.plan.removes), "okta_members", len(g.read.members), "scim_members", g.plan.actual,
@@ -234,6 +235,22 @@ func (r *run) recordGroups(ctx context.Context) {
 	}
 }
 
+// groupResultOf is a group's entry in Summary.Groups; false when it was in sync and nothing was
+// done or planned for it.
+func groupResultOf(g *groupRun) (GroupResult, bool) {
+	gr := GroupResult{
+		Group: g.okta.Name, GroupID: g.okta.ID, SCIMGroupID: g.read.scim.ID,
+		Created: g.out.created, Adopted: g.out.adopted, RenamedFrom: g.out.renameFrom, RenamedTo: g.out.renameTo,
+		Adds: len(g.plan.adds), Removes: len(g.plan.removes),
+		AddLogins: logins(g.plan.adds, maxListedInLog), RemoveLogins: logins(g.plan.removes, maxListedInLog),
+		RemovalsBlocked: g.plan.blocked, BlockedLogins: logins(g.plan.blockedMembers, maxListedInLog), BlockReason: g.plan.blockReason,
+		Deferred: g.plan.deferred, UnknownUsers: len(g.plan.unknown),
+		Added: g.out.added, Removed: g.out.removed, Failed: g.out.failed,
+	}
+	some := gr.Created || gr.Adopted || gr.RenamedTo != "" || gr.Adds+gr.Removes+gr.RemovalsBlocked+gr.Deferred+gr.UnknownUsers+gr.Failed > 0
+	return gr, some
+}
+
 // report logs one line per group, the unprovisioned users, and the run's metrics.
 func (r *run) report(ctx context.Context) {
 	var drift, repaired, blocked, skipped int
@@ -252,14 +269,14 @@ func (r *run) report(ctx context.Context) {
 		for _, u := range g.plan.unknown {
 			r.unknownUsers[u.ID] = u.Login
 		}
-		if g.plan.rawAdds+g.plan.rawRemoves+len(g.plan.unknown)+g.out.failed == 0 && !g.out.created {
+		if g.plan.rawAdds+g.plan.rawRemoves+len(g.plan.unknown)+g.out.failed == 0 && !g.out.created && !g.out.adopted && g.out.renameTo == "" {
 			continue
 		}
 		r.log.InfoContext(ctx, "group reconciled", "group", g.okta.Name, "group_id", g.okta.ID, "scim_group_id", g.read.scim.ID,
 			"okta_members", len(g.read.members), "deprovisioned_members", g.read.deprovisioned, "scim_members", g.plan.actual,
 			"adds", g.plan.rawAdds, "removes", g.plan.rawRemoves, "added", g.out.added, "removed", g.out.removed, "failed", g.out.failed,
 			"deferred", g.plan.deferred, "removals_blocked", g.plan.blocked, "unknown_users", len(g.plan.unknown),
-			"link_errors", g.plan.linkErrors, "created", g.out.created, "dry_run", r.dryRun)
+			"link_errors", g.plan.linkErrors, "created", g.out.created, "adopted", g.out.adopted, "renamed_to", g.out.renameTo, "dry_run", r.dryRun)
 	}
 	if n := len(r.unknownUsers); n > 0 {
 		all := make([]string, 0, n)
@@ -304,6 +321,12 @@ func (r *run) summary() Summary {
 		}
 		if g.out.renamed {
 			s.GroupsRenamed++
+		}
+		if g.out.adopted {
+			s.GroupsAdopted++
+		}
+		if gr, ok := groupResultOf(g); ok {
+			s.Groups = append(s.Groups, gr)
 		}
 		s.Adds += g.plan.rawAdds
 		s.Removes += g.plan.rawRemoves

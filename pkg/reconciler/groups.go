@@ -61,7 +61,7 @@ func (r *run) resolveGroups(ctx context.Context) {
 	// No group worker runs yet: the index is not shared at this point.
 	r.index.mu.Lock()
 	defer r.index.mu.Unlock()
-	if err := r.index.listLocked(ctx, r.cfg.SCIM); err != nil {
+	if err := r.index.listLocked(ctx, r.api); err != nil {
 		r.noteSCIMErr(err)
 		r.log.WarnContext(ctx, "listing SCIM groups failed: looking groups up one by one, orphans not checked", "error", err.Error())
 		return
@@ -100,7 +100,7 @@ func (r *run) resolveGroup(ctx context.Context, g *groupRun) error {
 	if g.read.resolved {
 		return nil
 	}
-	sg, _, err := r.dir.Group(ctx, g.ref, false)
+	res, err := r.dir.Resolve(ctx, g.ref, scimapply.GroupQuery{})
 	switch {
 	case errors.Is(err, scimapply.ErrGroupNotFound):
 		g.read.resolved = true
@@ -108,8 +108,23 @@ func (r *run) resolveGroup(ctx context.Context, g *groupRun) error {
 	case err != nil:
 		return err
 	}
-	g.read.scim, g.read.inSCIM, g.read.resolved = sg, true, true
+	g.read.scim, g.read.inSCIM, g.read.resolved = res.Group, true, true
+	r.adopted(ctx, g, res)
 	return nil
+}
+
+// adopted notes that the identity rule adopted (or, in a dry run, would adopt) an AWS group found
+// by name for g.
+func (r *run) adopted(ctx context.Context, g *groupRun, res scimapply.Resolved) {
+	if !res.Adopted {
+		return
+	}
+	g.out.adopted = true
+	msg := "AWS group adopted: found by name without externalId, it now carries the Okta group's id"
+	if res.DryRun {
+		msg = "dry run: AWS group would be adopted (found by name without externalId; its externalId would be set)"
+	}
+	r.log.InfoContext(ctx, msg, "group", res.Group.DisplayName, "group_id", g.okta.ID, "scim_group_id", res.Group.ID)
 }
 
 // ensureGroup makes sure a group missing from AWS exists, creating it (displayName = Okta name,
@@ -128,6 +143,7 @@ func (r *run) ensureGroup(ctx context.Context, g *groupRun) error {
 		return err
 	}
 	g.read.scim, g.read.inSCIM, g.out.created = res.Group, true, res.Created
+	r.adopted(ctx, g, res)
 	if res.Created {
 		r.log.InfoContext(ctx, "SCIM group created", "group", res.Group.DisplayName, "group_id", g.okta.ID, "scim_group_id", res.Group.ID)
 	}
@@ -143,9 +159,11 @@ func (r *run) follow(ctx context.Context, g *groupRun) {
 		return
 	}
 	if r.dryRun {
+		g.out.renameFrom, g.out.renameTo = g.read.scim.DisplayName, g.okta.Name
 		r.log.InfoContext(ctx, "dry run: AWS group would be renamed", "group", g.read.scim.DisplayName, "new_name", g.okta.Name, "group_id", g.okta.ID)
 		return
 	}
+	from := g.read.scim.DisplayName
 	done, err := r.dir.Rename(ctx, g.ref, g.read.scim)
 	var recs []ledger.Record
 	for _, d := range done {
@@ -153,6 +171,7 @@ func (r *run) follow(ctx context.Context, g *groupRun) {
 		if d.OktaGroupID == g.okta.ID && err == nil {
 			g.read.scim.DisplayName = d.To
 			g.out.renamed = true
+			g.out.renameFrom, g.out.renameTo = from, d.To
 		}
 		if !scimapply.IsTemporaryName(d.To) {
 			recs = append(recs, ledger.NameRecord(d.OktaGroupID, d.To, g.read.readAt.Add(-markSkew), "reconcile/"+r.runID))

@@ -163,6 +163,36 @@ type PartialGroup struct {
 	RemovalsWithheld int    `json:"removalsWithheld"`
 }
 
+// GroupResult is one group's plan and outcome in a run. In a dry run Added, Removed and Failed
+// are 0 and the rest is what the run would do.
+type GroupResult struct {
+	Group       string `json:"group"`
+	GroupID     string `json:"groupId"`
+	SCIMGroupID string `json:"scimGroupId,omitempty"` // "" for a group that does not exist yet
+	Created     bool   `json:"created,omitempty"`     // created (dry run: would be)
+	Adopted     bool   `json:"adopted,omitempty"`     // found by name without externalId, externalId set (dry run: would be)
+	RenamedFrom string `json:"renamedFrom,omitempty"` // the AWS name before the rename (dry run: planned)
+	RenamedTo   string `json:"renamedTo,omitempty"`
+
+	// Adds and Removes are the member changes planned after the safety rules and the ordering
+	// marks; the logins list at most 1000 of each.
+	Adds         int      `json:"adds"`
+	Removes      int      `json:"removes"`
+	AddLogins    []string `json:"addLogins,omitempty"`
+	RemoveLogins []string `json:"removeLogins,omitempty"`
+	// RemovalsBlocked are the removals withheld (empty Okta answer, partial listing,
+	// MAX_REMOVALS), with the reason.
+	RemovalsBlocked int      `json:"removalsBlocked,omitempty"`
+	BlockedLogins   []string `json:"blockedLogins,omitempty"`
+	BlockReason     string   `json:"blockReason,omitempty"`
+	Deferred        int      `json:"deferred,omitempty"`     // dropped: the sync worker applied a newer event
+	UnknownUsers    int      `json:"unknownUsers,omitempty"` // Okta members not provisioned in SCIM
+
+	Added   int `json:"added"`
+	Removed int `json:"removed"`
+	Failed  int `json:"failed"`
+}
+
 // Summary is the run's result: returned to the invoker and logged as "reconcile summary".
 type Summary struct {
 	RunID   string `json:"runId"`
@@ -201,6 +231,18 @@ type Summary struct {
 	Orphans []OrphanGroup `json:"orphans,omitempty"`
 	// GroupsRenamed counts AWS groups renamed to their Okta group's current name.
 	GroupsRenamed int `json:"groupsRenamed,omitempty"`
+	// GroupsAdopted counts AWS groups found by name without externalId that got (in a dry run:
+	// would get) their Okta group's id.
+	GroupsAdopted int `json:"groupsAdopted,omitempty"`
+
+	// Groups lists, per reconciled group with anything done or planned, what it was: the plan of
+	// a dry run ("would …") or what a run did. In-sync groups are left out. Returned to the
+	// invoker; the "reconcile summary" log line leaves it out (the "group reconciled" lines have
+	// it), so the line stays within CloudWatch's event size.
+	Groups []GroupResult `json:"groups,omitempty"`
+	// WritesRefused counts SCIM writes the read-only client of a dry run refused: 0 unless a
+	// code path wrote without asking whether the run is a dry run (a bug; nothing was sent).
+	WritesRefused int64 `json:"writesRefused,omitempty"`
 
 	Skipped    []SkippedGroup `json:"skipped,omitempty"`
 	NotReached []string       `json:"notReached,omitempty"` // left for the next run (deadline)
@@ -253,14 +295,20 @@ func (h *Handler) Handle(ctx context.Context, in Input) (Summary, error) {
 	}
 	defer cancel()
 
-	scimBefore := h.cfg.SCIM.Stats()
+	scimBefore := r.api.Stats()
 	err := r.execute(ctx, work)
 	r.report(ctx)
-	scimAfter := h.cfg.SCIM.Stats()
+	scimAfter := r.api.Stats()
 
 	s := r.summary()
 	s.ScimRequests = scimAfter.TotalRequests() - scimBefore.TotalRequests()
 	s.DurationMs = h.cfg.Now().Sub(start).Milliseconds()
+	if r.readOnly != nil {
+		if s.WritesRefused = r.readOnly.RefusedTotal(); s.WritesRefused > 0 {
+			// A phase wrote without asking whether this is a dry run: a bug, stopped by the client.
+			s.Errors = append(s.Errors, fmt.Sprintf("dry run: %d SCIM writes refused by the read-only client (%v); nothing was sent", s.WritesRefused, r.readOnly.Refused()))
+		}
+	}
 	if err != nil {
 		s.Errors = append([]string{err.Error()}, s.Errors...)
 	}
@@ -281,7 +329,9 @@ func (h *Handler) Handle(ctx context.Context, in Input) (Summary, error) {
 	if err != nil {
 		level = slog.LevelError
 	}
-	log.Log(ctx, level, "reconcile summary", "summary", s)
+	logged := s
+	logged.Groups = nil
+	log.Log(ctx, level, "reconcile summary", "summary", logged)
 	return s, err
 }
 

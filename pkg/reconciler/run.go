@@ -69,6 +69,7 @@ type groupPlan struct {
 	linkErrors          int
 	deferred            int
 	blocked             int
+	blockedMembers      []scimapply.Member // the removals withheld (blocked counts them)
 	blockReason         string
 	suspicious          bool
 	partial             bool // Okta listed fewer members than it counts: removals withheld
@@ -77,6 +78,8 @@ type groupPlan struct {
 // groupOutcome is what applying a group's plan did.
 type groupOutcome struct {
 	created, renamed       bool
+	adopted                bool   // an AWS group without externalId found by name got (or would get) this group's id
+	renameFrom, renameTo   string // the AWS group's rename to the Okta name, made or (dry run) planned
 	added, removed, failed int
 }
 
@@ -90,6 +93,11 @@ type run struct {
 	runID      string
 	dryRun     bool
 	readCutoff time.Time // zero: no deadline
+
+	// api is the run's SCIM client: cfg.SCIM, or its read-only view in a dry run.
+	api      SCIM
+	readOnly *scim.ReadOnly // set in a dry run
+	initErr  error
 
 	dir     *scimapply.Directory
 	applier *scimapply.Applier
@@ -126,11 +134,24 @@ func newRun(h *Handler, log *slog.Logger, in Input, start time.Time, runID strin
 		dryRun:       cfg.DryRun || in.DryRun,
 		unknownUsers: map[string]string{},
 	}
+	r.api = cfg.SCIM
+	if r.dryRun {
+		// DRY_RUN, or this invocation's {"dryRun": true}: every SCIM write of the run (the
+		// directory's adoptions included) goes through a client that refuses it. The phases plan
+		// ("would …") by asking r.dryRun first; one that forgets fails with scim.ErrReadOnly.
+		full, ok := cfg.SCIM.(scim.API)
+		if !ok {
+			r.initErr = fmt.Errorf("reconcile: a dry run needs a SCIM client that can be made read-only (scim.API), got %T: nothing was read or changed", cfg.SCIM)
+		} else {
+			ro := scim.ReadOnlyOf(full)
+			r.api, r.readOnly = ro, ro
+		}
+	}
 	// A directory per run, not per container: the reconciler runs hourly, when a container's
 	// cache would be stale anyway, and a fresh one keeps every run's cost and answer independent.
-	r.dir = scimapply.NewDirectory(cfg.SCIM, scimapply.WithSelection(cfg.Selection.Match),
+	r.dir = scimapply.NewDirectory(r.api, scimapply.WithSelection(cfg.Selection.Match),
 		scimapply.WithLookupConcurrency(cfg.Concurrency), scimapply.WithOktaGroups(r.oktaGroup))
-	r.applier = scimapply.NewApplier(cfg.SCIM, r.dir, log, r.met, scimapply.DryRun(r.dryRun), scimapply.WithClock(cfg.Now))
+	r.applier = scimapply.NewApplier(r.api, r.dir, log, r.met, scimapply.DryRun(r.dryRun), scimapply.WithClock(cfg.Now))
 	return r
 }
 
@@ -170,6 +191,9 @@ func (r *run) stopped() bool { return r.scimUnauthorized.Load() || r.oktaUnautho
 // applied at most Concurrency at a time, in the run's order, and none is started after its
 // phase's time is up.
 func (r *run) execute(ctx, work context.Context) error {
+	if r.initErr != nil {
+		return r.initErr
+	}
 	if err := r.listGroups(work); err != nil {
 		return err
 	}
@@ -425,7 +449,7 @@ func (r *run) read(ctx, work context.Context, g *groupRun) {
 		return
 	}
 	if g.read.inSCIM {
-		ms, err := r.cfg.SCIM.ListGroupMembers(work, g.read.scim.ID)
+		ms, err := r.api.ListGroupMembers(work, g.read.scim.ID)
 		if err != nil {
 			r.noteSCIMErr(err)
 			if work.Err() != nil {

@@ -132,6 +132,10 @@ func NewDirectory(api SCIM, opts ...DirectoryOption) *Directory {
 	return d
 }
 
+// UseSCIM replaces the SCIM client after construction: the sync worker gives its directory the
+// read-only client of a dry run (scim.ReadOnlyOf) this way. Call it before the directory is used.
+func (d *Directory) UseSCIM(api SCIM) { d.api = api }
+
 // DirectoryStats describes the cache.
 type DirectoryStats struct {
 	CachedUsers   int

@@ -73,6 +73,9 @@ type Resolved struct {
 	Group   scim.Group
 	Created bool
 	Adopted bool // the group got this Okta group's externalId by this call
+	// DryRun: the directory's SCIM client is read-only (scim.ReadOnly), so an adoption was
+	// planned, not made: Group shows the externalId it would get, AWS still has none.
+	DryRun bool
 }
 
 // Group resolves ref with a fresh read of AWS (see [Directory.Resolve]).
@@ -217,6 +220,12 @@ func (d *Directory) adopt(ctx context.Context, ref GroupRef) (Resolved, error) {
 	}
 	if !d.selected(g.DisplayName) {
 		return Resolved{}, fmt.Errorf("SCIM group %q: %w", g.DisplayName, ErrNotSelected)
+	}
+	if scim.IsReadOnly(d.api) {
+		// A dry run: the adoption is planned, not made (the read-only client would refuse it).
+		g.ExternalID = ref.ID
+		d.remember(ref.ID, g)
+		return Resolved{Group: g, Adopted: true, DryRun: true}, nil
 	}
 	if err := d.api.SetGroupExternalID(ctx, g.ID, ref.ID); err != nil {
 		return Resolved{}, fmt.Errorf("adopt SCIM group %q (set externalId %s): %w", g.DisplayName, ref.ID, err)

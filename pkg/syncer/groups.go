@@ -115,6 +115,9 @@ func (r *run) rename(ctx context.Context, c membership.Change) error {
 		res, err = dir.Resolve(r.work, scimapply.GroupRef{ID: c.GroupID, Name: name}, scimapply.GroupQuery{FreshSince: r.started})
 	}
 	g := res.Group
+	if err == nil && res.Adopted {
+		r.auditAdoption(c.GroupID, g.DisplayName, res.DryRun, c.EventUUID)
+	}
 	switch {
 	case errors.Is(err, scimapply.ErrGroupNotFound), errors.Is(err, scimapply.ErrIdentityConflict), errors.Is(err, scimapply.ErrDeletedInOkta):
 		// No AWS group is this group's: nothing to rename; its first add creates it by its
@@ -139,6 +142,17 @@ func (r *run) rename(ctx context.Context, c membership.Change) error {
 	}
 	r.met.Count("ChangesApplied", 1)
 	return nil
+}
+
+// auditAdoption records the adoption of an AWS group found by name (its externalId set to the
+// Okta group's id), or, in a dry run, the adoption that would be made.
+func (r *run) auditAdoption(groupID, name string, dryRun bool, eventUUID string) {
+	rec := telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: eventUUID, Group: name, GroupID: groupID, Op: "adopt_group",
+		Result: "applied", Reason: "AWS group without this Okta group's id found by name; externalId set"}
+	if dryRun {
+		rec.Result, rec.Reason = "dry_run", "AWS group without this Okta group's id found by name; externalId would be set"
+	}
+	telemetry.Audit(r.log, rec)
 }
 
 // sameEvent reports whether a and b are the same Okta event's change (one event's duplicates in a

@@ -104,6 +104,20 @@ func NewHandler(cfg Config) *Handler {
 	if cfg.UnprovisionedUserWait <= 0 {
 		cfg.UnprovisionedUserWait = config.DefaultUnprovisionedUserWait
 	}
+	if cfg.DryRun {
+		// DRY_RUN by construction: every SCIM write of this handler, and of its directory
+		// (adoption), goes through a client that refuses it. Paths that plan ("would …") check
+		// DryRun first; one that forgets fails with scim.ErrReadOnly instead of writing.
+		full, ok := cfg.SCIM.(scim.API)
+		if !ok {
+			panic(fmt.Sprintf("syncer: DryRun needs a SCIM client that can be made read-only (scim.API), got %T", cfg.SCIM))
+		}
+		ro := scim.ReadOnlyOf(full)
+		cfg.SCIM = ro
+		if cfg.Dir != nil {
+			cfg.Dir.UseSCIM(ro)
+		}
+	}
 	if cfg.Okta != nil && cfg.Dir != nil {
 		// The identity rule asks Okta whether a group is gone and how it is named now.
 		cfg.Dir.UseOktaGroups(identityLookup(cfg.Okta))
@@ -161,6 +175,10 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	defer cancel()
 	r.work = work
 	before := h.cfg.SCIM.Stats()
+	var refusedBefore int64
+	if ro, ok := h.cfg.SCIM.(*scim.ReadOnly); ok {
+		refusedBefore = ro.RefusedTotal()
+	}
 
 	for _, rec := range queue.DecodeEvent(ev) {
 		rc := &record{msg: rec}
@@ -192,6 +210,13 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	r.log.InfoContext(ctx, "batch done", "messages", len(r.records), "changes", len(r.items), "failed", st.failed,
 		"isolated", st.isolated, "dead_lettered", st.deadLettered, "scim_requests", after.TotalRequests()-before.TotalRequests(),
 		"scim_rate", after.Rate, "dry_run", h.cfg.DryRun)
+	if ro, ok := h.cfg.SCIM.(*scim.ReadOnly); ok {
+		if n := ro.RefusedTotal(); n > refusedBefore {
+			// A path wrote without asking whether this is a dry run: a bug, stopped by the client.
+			r.log.ErrorContext(ctx, "dry run: SCIM writes refused by the read-only client (a path did not plan its write)",
+				"refused", n-refusedBefore, "by_op", ro.Refused())
+		}
+	}
 	r.met.Flush(h.cfg.MetricsOut)
 	return resp, nil
 }
@@ -464,8 +489,7 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 		r.nameApplied(ctx, ref.ID, g.DisplayName, newest.Published, newest.EventUUID)
 	}
 	if resolved.Adopted {
-		telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), Group: g.DisplayName, GroupID: ref.ID,
-			Op: "adopt_group", Result: "applied", Reason: "AWS group without this Okta group's id found by name; externalId set"})
+		r.auditAdoption(ref.ID, g.DisplayName, resolved.DryRun, newest.EventUUID)
 	}
 	// The event carries the group's name when it was published: a newer name than the one
 	// applied renames the AWS group (a rename event lost, or not followed without Okta access).

@@ -389,11 +389,69 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if _, ok := snap["AWS_Admins"]; ok || !equal(snap["AWS_Dev"], []string{"bob@example.com"}) {
 		t.Fatalf("dry run changed SCIM: %v", snap)
 	}
-	if f.srv.Count("PATCH /Groups/{id}")+f.srv.Count("POST /Groups") != 0 || f.ledger.Len() != 0 {
-		t.Fatal("dry run wrote something")
+	if f.srv.Writes() != 0 || f.ledger.Len() != 0 {
+		t.Fatalf("dry run wrote something: %v", f.srv.Requests())
 	}
 	if !strings.Contains(f.logs.String(), `"result":"dry_run"`) {
 		t.Fatalf("plan not logged:\n%s", f.logs.String())
+	}
+}
+
+// A dry run with a hand-made AWS group to adopt (no externalId), a rename event and a membership
+// event carrying a newer name: the plan is logged (adoption, renames, adds, removes as dry_run
+// audit records) and the emulator sees no write at all, externalId included.
+func TestDryRunAdoptionAndRenameWriteNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, func(c *Config) { c.DryRun = true })
+	f.user("ann@example.com", "00uAnn")
+	bob := f.user("bob@example.com", "00uBob")
+	hand := f.srv.AddGroup("AWS_Dev", "") // made by hand in AWS: adoptable by name
+	f.srv.AddMember(hand, bob)
+	f.srv.AddGroup("AWS_Old", "00gA") // renamed in Okta to AWS_Admins
+	f.srv.AddGroup("AWS_Stale", "00gC")
+	f.okta.groups["00gC"] = okta.Group{ID: "00gC", Name: "AWS_Fresh"}
+	failed := f.invoke(ctx, f.event(
+		change(membership.KindRename, "e1", t0, "", "", "00gA", "AWS_Old"),
+		change(membership.KindAdd, "e2", t0.Add(time.Second), "00uAnn", "ann@example.com", "00gB", "AWS_Dev"),
+		change(membership.KindRemove, "e3", t0.Add(time.Second), "00uBob", "bob@example.com", "00gB", "AWS_Dev"),
+		// No rename event for 00gC: the membership event's name is newer than the AWS name.
+		change(membership.KindAdd, "e4", t0.Add(time.Second), "00uAnn", "ann@example.com", "00gC", "AWS_Fresh"),
+	))
+	if len(failed) != 0 {
+		t.Fatalf("failed %v\n%s", failed, f.logs.String())
+	}
+	if n := f.srv.Writes(); n != 0 {
+		t.Fatalf("dry run sent %d SCIM writes: %v", n, f.srv.Requests())
+	}
+	if f.ledger.Len() != 0 {
+		t.Fatalf("dry run wrote %d marks", f.ledger.Len())
+	}
+	for _, g := range f.srv.Groups() {
+		if g.DisplayName == "AWS_Dev" && g.ExternalID != "" {
+			t.Fatalf("hand-made group got externalId %q in a dry run", g.ExternalID)
+		}
+	}
+	logs := f.logs.String()
+	for _, want := range []string{
+		`"op":"adopt_group","result":"dry_run"`,
+		`"op":"rename","result":"dry_run","group":"AWS_Admins","group_id":"00gA","reason":"was AWS_Old"`,
+		`"op":"rename","result":"dry_run","group":"AWS_Fresh","group_id":"00gC","reason":"was AWS_Stale"`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("plan lacks %s", want)
+		}
+	}
+	audits := 0
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, `"result":"dry_run"`) && (strings.Contains(l, `"op":"add"`) || strings.Contains(l, `"op":"remove"`)) {
+			audits++
+		}
+	}
+	if audits != 3 {
+		t.Errorf("%d dry_run member audit records, want 3 (ann to AWS_Dev and AWS_Fresh, bob out of AWS_Dev)\n%s", audits, logs)
+	}
+	if strings.Contains(logs, "refused") {
+		t.Errorf("a path wrote without planning (refused by the read-only client):\n%s", logs)
 	}
 }
 

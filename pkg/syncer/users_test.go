@@ -292,7 +292,7 @@ func TestDeactivateDryRunChangesNothing(t *testing.T) {
 		w.cfg.DryRun = true
 		w.mustApply(lifecycle(membership.KindUserDeactivate, "d1", t0, "00uAnn", "ann@example.com"))
 		w.expect(map[string][]string{"AWS_Admins": {"ann@example.com", "bob@example.com"}, "AWS_Dev": {"ann@example.com"}})
-		if w.ledger.Len() != 0 || !strings.Contains(w.logs.String(), `"result":"dry_run"`) {
+		if w.srv.Writes() != 0 || w.ledger.Len() != 0 || !strings.Contains(w.logs.String(), `"result":"dry_run"`) {
 			t.Fatalf("dry run (token %v): %d marks\n%s", withToken, w.ledger.Len(), w.logs.String())
 		}
 		if n := w.srv.Count("PATCH /Groups/{id}") + w.srv.Count("POST /Groups") + w.srv.Count("DELETE /Groups/{id}") + w.srv.Count("POST /Users"); n != 0 {

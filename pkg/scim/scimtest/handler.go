@@ -174,6 +174,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests[route]++
 	s.total++
+	if r.Method != http.MethodGet {
+		s.writes++
+	}
 	latency := s.faults.Latency
 	s.mu.Unlock()
 

@@ -150,6 +150,7 @@ type Server struct {
 
 	requests       map[string]int
 	total          int
+	writes         int // requests other than GET: what a dry run must never send
 	throttled      int
 	serverErrors   int
 	unauthorized   int
@@ -472,6 +473,14 @@ func (s *Server) TotalRequests() int {
 	return s.total
 }
 
+// Writes returns the number of requests received with a method other than GET (POST, PATCH, PUT,
+// DELETE), including those that were faulted or rejected: every dry-run test asserts it stays 0.
+func (s *Server) Writes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
+}
+
 // Throttled returns how many 429s the server answered.
 func (s *Server) Throttled() int {
 	s.mu.Lock()
@@ -514,7 +523,7 @@ func (s *Server) ResetCounters() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = map[string]int{}
-	s.total, s.throttled, s.serverErrors, s.unauthorized = 0, 0, 0, 0
+	s.total, s.writes, s.throttled, s.serverErrors, s.unauthorized = 0, 0, 0, 0, 0
 	s.maxPatchValues, s.emptyRemoves = 0, 0
 }
 
