@@ -21,6 +21,9 @@ type Limits struct {
 type Verdict struct {
 	AllowRemovals bool
 	Reason        string // why removals are blocked; "" when allowed
+	// Suspicious: blocked because the desired set is empty while the group has members (an
+	// empty or failed answer), not because of the cap.
+	Suspicious bool
 }
 
 // Filter returns p without its removals when v blocks them.
@@ -36,12 +39,21 @@ func (v Verdict) Filter(p Plan) Plan {
 // linking to SCIM users, so that a failed or partial link is caught too. A plan without removals
 // is always allowed.
 func Check(p Plan, desiredCount, actualCount int, l Limits) Verdict {
-	n := len(p.Removes)
+	return CheckGroup(GroupPlan{Plan: p, Desired: desiredCount, Actual: actualCount}, l)
+}
+
+// CheckGroup is [Check] with what the source listed: an empty desired set is suspicious when the
+// source's answer was empty (Listed 0) or members it granted could not be linked, but not when
+// the source listed members and every one of them is revoked by its status (Listed > 0 and
+// Revoked == Listed: a break-glass group whose only member was deactivated must be emptied).
+func CheckGroup(gp GroupPlan, l Limits) Verdict {
+	n := len(gp.Plan.Removes)
 	if n == 0 {
 		return Verdict{AllowRemovals: true}
 	}
-	if desiredCount == 0 && actualCount > 0 && !l.AllowEmptyDesired {
-		return Verdict{Reason: fmt.Sprintf("desired membership is empty but the group has %d members: suspicious answer, removing none (allow empty groups to permit)", actualCount)}
+	allRevoked := gp.Listed > 0 && gp.Revoked == gp.Listed
+	if gp.Desired == 0 && gp.Actual > 0 && !l.AllowEmptyDesired && !allRevoked {
+		return Verdict{Suspicious: true, Reason: fmt.Sprintf("desired membership is empty but the group has %d members: suspicious answer, removing none (allow empty groups to permit)", gp.Actual)}
 	}
 	if l.MaxRemovals >= 0 && n > l.MaxRemovals {
 		return Verdict{Reason: fmt.Sprintf("plan removes %d members, more than the cap of %d: removing none", n, l.MaxRemovals)}
@@ -54,6 +66,11 @@ type GroupPlan struct {
 	Plan    Plan
 	Desired int
 	Actual  int
+	// Listed is how many members the source (Okta) listed, every status included; Revoked is how
+	// many of them a status grants no membership ([Granted] false), so they are not desired.
+	// Zero values (unknown) keep the empty-desired rule as strict as [Check].
+	Listed  int
+	Revoked int
 }
 
 // RunVerdict is the result of [CheckRun].
@@ -75,7 +92,7 @@ func CheckRun(plans map[string]GroupPlan, l Limits) RunVerdict {
 	rv := RunVerdict{Groups: make(map[string]Verdict, len(plans))}
 	perGroup := Limits{MaxRemovals: -1, AllowEmptyDesired: l.AllowEmptyDesired}
 	for id, gp := range plans {
-		rv.Groups[id] = Check(gp.Plan, gp.Desired, gp.Actual, perGroup)
+		rv.Groups[id] = CheckGroup(gp, perGroup)
 		rv.Removals += len(gp.Plan.Removes)
 	}
 	overCap := l.MaxRemovals >= 0 && rv.Removals > l.MaxRemovals

@@ -70,44 +70,76 @@ func TestCheckRun(t *testing.T) {
 		{
 			name: "under the run cap",
 			plans: map[string]GroupPlan{
-				"g1": {removes(2), 5, 7}, "g2": {removes(3), 5, 8}, "g3": {Plan{Adds: []string{"x"}}, 1, 0},
+				"g1": {removes(2), 5, 7, 0, 0}, "g2": {removes(3), 5, 8, 0, 0}, "g3": {Plan{Adds: []string{"x"}}, 1, 0, 0, 0},
 			},
 			limits: Limits{MaxRemovals: 5}, removals: 5,
 		},
 		{
 			name: "each group under the cap, the run over it: no group removes",
 			plans: map[string]GroupPlan{
-				"g1": {removes(4), 5, 9}, "g2": {removes(4), 5, 9}, "g3": {Plan{Adds: []string{"x"}}, 1, 0},
+				"g1": {removes(4), 5, 9, 0, 0}, "g2": {removes(4), 5, 9, 0, 0}, "g3": {Plan{Adds: []string{"x"}}, 1, 0, 0, 0},
 			},
 			limits: Limits{MaxRemovals: 5}, removals: 8, blocked: []string{"g1", "g2"},
 		},
 		{
 			name: "a suspicious group is blocked alone when the run is under the cap",
 			plans: map[string]GroupPlan{
-				"g1": {removes(2), 0, 2}, "g2": {removes(2), 5, 7},
+				"g1": {removes(2), 0, 2, 0, 0}, "g2": {removes(2), 5, 7, 0, 0},
 			},
 			limits: Limits{MaxRemovals: 10}, removals: 4, blocked: []string{"g1"},
 		},
 		{
 			name: "a suspicious group's removals count toward the run cap",
 			plans: map[string]GroupPlan{
-				"big": {removes(50), 0, 50}, "g2": {removes(2), 5, 7},
+				"big": {removes(50), 0, 50, 0, 0}, "g2": {removes(2), 5, 7, 0, 0},
 			},
 			limits: Limits{MaxRemovals: 10}, removals: 52, blocked: []string{"big", "g2"},
 		},
 		{
 			name: "empty allowed",
 			plans: map[string]GroupPlan{
-				"g1": {removes(2), 0, 2},
+				"g1": {removes(2), 0, 2, 0, 0},
 			},
 			limits: Limits{MaxRemovals: 10, AllowEmptyDesired: true}, removals: 2,
 		},
 		{
 			name: "no cap",
 			plans: map[string]GroupPlan{
-				"g1": {removes(200), 10, 210},
+				"g1": {removes(200), 10, 210, 0, 0},
 			},
 			limits: Limits{MaxRemovals: -1}, removals: 200,
+		},
+		{
+			// Okta listed the group's one member, deactivated (not granted): desired is empty
+			// because of its status, not because Okta answered nothing.
+			name: "every listed member revoked: emptied",
+			plans: map[string]GroupPlan{
+				"breakglass": {Plan: removes(1), Desired: 0, Actual: 1, Listed: 1, Revoked: 1},
+			},
+			limits: Limits{MaxRemovals: 10}, removals: 1,
+		},
+		{
+			name: "Okta listed nobody: blocked",
+			plans: map[string]GroupPlan{
+				"g1": {Plan: removes(1), Desired: 0, Actual: 1, Listed: 0, Revoked: 0},
+			},
+			limits: Limits{MaxRemovals: 10}, removals: 1, blocked: []string{"g1"},
+		},
+		{
+			// One granted member listed but not linked (desired 0 after linking): the link may
+			// have failed, so the empty desired set is still suspicious.
+			name: "a granted member listed, none desired: blocked",
+			plans: map[string]GroupPlan{
+				"g1": {Plan: removes(2), Desired: 0, Actual: 2, Listed: 2, Revoked: 1},
+			},
+			limits: Limits{MaxRemovals: 10}, removals: 2, blocked: []string{"g1"},
+		},
+		{
+			name: "every listed member revoked, the run over the cap: blocked by the cap",
+			plans: map[string]GroupPlan{
+				"g1": {Plan: removes(3), Desired: 0, Actual: 3, Listed: 3, Revoked: 3},
+			},
+			limits: Limits{MaxRemovals: 2}, removals: 3, blocked: []string{"g1"},
 		},
 		{name: "no groups", limits: Limits{MaxRemovals: 1}},
 	}

@@ -84,7 +84,8 @@ func (r *run) safety(ctx context.Context) {
 	read := r.groupsIn(stateRead)
 	plans := make(map[string]membership.GroupPlan, len(read))
 	for _, g := range read {
-		plans[g.okta.ID] = membership.GroupPlan{Plan: membership.Plan{Removes: scimIDs(g.plan.removes)}, Desired: g.plan.desired, Actual: g.plan.actual}
+		plans[g.okta.ID] = membership.GroupPlan{Plan: membership.Plan{Removes: scimIDs(g.plan.removes)}, Desired: g.plan.desired, Actual: g.plan.actual,
+			Listed: g.read.listed, Revoked: g.read.deprovisioned}
 		r.removals += len(g.plan.removes)
 	}
 	lim := membership.Limits{MaxRemovals: r.cfg.MaxRemovals, AllowEmptyDesired: r.cfg.AllowEmptyGroups}
@@ -108,7 +109,7 @@ func (r *run) safety(ctx context.Context) {
 		if len(g.plan.removes) == 0 {
 			continue
 		}
-		g.plan.suspicious = g.plan.desired == 0 && g.plan.actual > 0 && !r.cfg.AllowEmptyGroups
+		g.plan.suspicious = v.Suspicious
 		g.plan.blocked, g.plan.blockReason = len(g.plan.removes), reason
 		g.plan.blockedMembers = g.plan.removes
 		// The plan that was not carried out, for the operator deciding what went wrong.

@@ -546,6 +546,35 @@ func TestDeprovisionedMembersAreNotGranted(t *testing.T) {
 	}
 }
 
+// A break-glass group whose only member is deactivated in Okta: Okta lists the member (every
+// status), none is granted, so the group is emptied; the empty-answer guard looks at what Okta
+// listed, not at what it grants. An Okta group that lists nobody still removes none.
+func TestAllDeprovisionedGroupIsEmptied(t *testing.T) {
+	f := newFixture(t)
+	u := f.users("u", 3)
+	f.oktaGroupOf("AWS_BreakGlass", u[0])
+	f.scimGroupOf("AWS_BreakGlass", f.oktaGroup["AWS_BreakGlass"], u[0])
+	f.oktaGroupOf("AWS_Empty")
+	f.scimGroupOf("AWS_Empty", f.oktaGroup["AWS_Empty"], u[1], u[2])
+	if err := f.okta.Deactivate(f.oktaUser[u[0]]); err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.invoke(testCtx(t), "{}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := f.scim.Snapshot()
+	if got := snap["AWS_BreakGlass"]; len(got) != 0 {
+		t.Errorf("AWS_BreakGlass = %v: the deactivated member stayed", got)
+	}
+	if got := snap["AWS_Empty"]; !slices.Equal(got, []string{u[1], u[2]}) {
+		t.Errorf("AWS_Empty = %v: an empty Okta answer removed members", got)
+	}
+	if s.Removed != 1 || s.RemovalsBlocked != 2 || !slices.Equal(s.SuspiciousGroups, []string{"AWS_Empty"}) {
+		t.Errorf("summary %+v", s)
+	}
+}
+
 // TestLinkingCost: 2,000 users in 4 groups cost a few dozen SCIM requests: member listings, one
 // listing of the users that are not members yet, and the PATCHes.
 func TestLinkingCost(t *testing.T) {
