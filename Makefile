@@ -7,7 +7,7 @@ GOARCH_LAMBDA ?= arm64
 FUZZTIME ?= 5s
 BENCHCOUNT ?= 6
 
-.PHONY: all build test lint vet staticcheck cfn-lint unit e2e bench fuzz fuzz-seeds demo invoke local tools clean \
+.PHONY: all build test test-long lint vet staticcheck cfn-lint unit e2e bench fuzz fuzz-seeds demo invoke local tools clean \
 	build-HookFunction build-SyncFunction build-ReconcileFunction
 
 all: build
@@ -35,9 +35,15 @@ tools:
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: pip install cfn-lint" >&2; exit 1; }
 	@$(GO) mod download
 
-## test: vet, staticcheck, cfn-lint, then every test (unit, fuzz seeds, end-to-end) with the race detector
+## test: vet, staticcheck, cfn-lint, then every test (unit, fuzz seeds, end-to-end) with the race
+## detector, except the long scenarios (tests named TestLong*, real time no setting shortens);
+## test-long runs exactly those. CI (.ci/run) runs both. README, Development: which tests run where.
+LONG_TESTS := ^TestLong
 test: tools lint
-	$(GO) test -race -count=1 -timeout 40m ./...
+	$(GO) test -race -count=1 -timeout 40m -skip '$(LONG_TESTS)' ./...
+
+test-long: tools
+	$(GO) test -race -count=1 -timeout 60m -run '$(LONG_TESTS)' -v ./...
 
 lint: vet staticcheck cfn-lint
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

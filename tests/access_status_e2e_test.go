@@ -58,6 +58,7 @@ func (w *idWorld) notApplied(uuid string) {
 }
 
 func TestAccessStatusEndToEnd(t *testing.T) {
+	t.Parallel()
 	m := harness.MustStartMoto(t)
 	t0 := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Millisecond)
 	const ann, bob, nina = "ann@example.com", "bob@example.com", "nina@example.com"

@@ -166,6 +166,7 @@ func hookSummary(tb testing.TB, rt *harness.Runtime, eventID string) map[string]
 }
 
 func TestBigDelivery(t *testing.T) {
+	t.Parallel()
 	m := harness.MustStartMoto(t)
 	base := time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)
 

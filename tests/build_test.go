@@ -12,6 +12,7 @@ import (
 // TestMakeBuild runs the README's `make build` and checks that it leaves the three bootstraps the
 // template deploys: static linux/arm64 executables named bootstrap (provided.al2023).
 func TestMakeBuild(t *testing.T) {
+	t.Parallel()
 	root, err := harness.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)

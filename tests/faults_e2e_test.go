@@ -35,6 +35,7 @@ func faultUser(prefix string, i int) (login, oktaID string) {
 }
 
 func TestFaultsEndToEnd(t *testing.T) {
+	t.Parallel()
 	aws := startFaultAWS(t)
 	base := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 
@@ -542,6 +543,7 @@ func TestFaultsEndToEnd(t *testing.T) {
 // of 200): whatever the removal cap, the run must not remove anyone from it. The removal cap is
 // set far above the drift so that it is not what protects the group.
 func TestFaultsReconcile(t *testing.T) {
+	t.Parallel()
 	m := harness.MustStartMoto(t)
 	const noCap = "100000"
 

@@ -200,6 +200,7 @@ func eachContainer(t *testing.T, m *harness.Moto, name string, env map[string]st
 }
 
 func TestGroupIdentityEndToEnd(t *testing.T) {
+	t.Parallel()
 	m := harness.MustStartMoto(t)
 	t0 := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Millisecond)
 
@@ -374,6 +375,7 @@ func TestGroupIdentityEndToEnd(t *testing.T) {
 // 6. A remove the sync worker applies while the reconciler is patching another group is not
 // undone by the reconciler's plan, made before it.
 func TestReconcileDefersToEventsDuringApply(t *testing.T) {
+	t.Parallel()
 	m := harness.MustStartMoto(t)
 	w := newIDWorld(t, m, "s6", false, nil)
 	w.user("ann@example.com")

@@ -308,6 +308,7 @@ func assertNoSecrets(t *testing.T, logs string, extra ...string) {
 }
 
 func TestHookEndToEnd(t *testing.T) {
+	t.Parallel()
 	// Fails (never skips) without moto_server: CI has it, and a skipped e2e test hides breakage.
 	m := harness.MustStartMoto(t)
 	e := startHookE2E(t, m, "hook-e2e", nil)
@@ -501,6 +502,7 @@ func TestHookEndToEnd(t *testing.T) {
 
 // A rotated secret reaches a warm hook after SECRET_TTL, without a redeploy or restart.
 func TestHookSecretRotation(t *testing.T) {
+	t.Parallel()
 	m := harness.MustStartMoto(t)
 	const ttl = time.Second
 	e := startHookE2E(t, m, "hook-rotation", map[string]string{"SECRET_TTL": ttl.String()})
@@ -536,6 +538,7 @@ func TestHookSecretRotation(t *testing.T) {
 // A hook without its configuration fails its init loudly, naming the variable, with no secret in
 // the output.
 func TestHookMisconfigured(t *testing.T) {
+	t.Parallel()
 	m := harness.MustStartMoto(t)
 	arn := harness.MustCreateSecret(t, m, "okta-aws-sso-sync/misconfigured", harness.SecretJSON(hookSampleToken, hookSCIMKey, ""))
 	rt := harness.MustStartRuntime(t, harness.MustBuildFunction(t, "hook"),

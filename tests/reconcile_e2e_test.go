@@ -322,6 +322,7 @@ func (w *recWorld) checkWire(before map[string][]string) {
 }
 
 func TestReconcileEndToEnd(t *testing.T) {
+	t.Parallel()
 	m := harness.MustStartMoto(t)
 
 	t.Run("dry run changes nothing", func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 )
 
 func TestSCIMFidelityEndToEnd(t *testing.T) {
+	t.Parallel()
 	m := harness.MustStartMoto(t)
 	base := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 

@@ -233,6 +233,7 @@ func keys(m map[string][]string) []string {
 }
 
 func TestSyncEndToEnd(t *testing.T) {
+	t.Parallel()
 	m := harness.MustStartMoto(t)
 	base := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 

@@ -30,6 +30,7 @@ func (w *idWorld) applyNow(evs ...oktaEvent) {
 }
 
 func TestUserLifecycleEndToEnd(t *testing.T) {
+	t.Parallel()
 	m := harness.MustStartMoto(t)
 	t0 := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Millisecond)
 	const ann, bob = "ann@example.com", "bob@example.com"
