@@ -3,6 +3,8 @@ package oktahook
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
@@ -38,6 +40,11 @@ var kinds = map[string]membership.Kind{
 	EventUserSuspend:      membership.KindUserSuspend,
 	EventUserUnsuspend:    membership.KindUserUnsuspend,
 }
+
+// HandledEventTypes returns the event types the sync acts on, sorted: the one list of them. The
+// Okta event hook's subscription is derived from it (cmd/okta-hook), so a type added to kinds is
+// subscribed on the next `make okta-hook` and an unsubscribed type shows in `make okta-hook-check`.
+func HandledEventTypes() []string { return slices.Sorted(maps.Keys(kinds)) }
 
 // DropReason says why an event produced no change.
 type DropReason string

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -330,5 +331,31 @@ func TestUserLifecycleSamples(t *testing.T) {
 				t.Errorf("change %+v, want %s of %s (%s)", got, want.Kind, want.UserID, want.Login)
 			}
 		})
+	}
+}
+
+// Every handled type is expanded (not dropped as irrelevant), and a type outside the list is
+// dropped: the hook subscription derived from HandledEventTypes covers exactly what Expand acts on.
+func TestHandledEventTypesAreExactlyTheExpandedOnes(t *testing.T) {
+	types := HandledEventTypes()
+	if !slices.IsSorted(types) || len(types) == 0 {
+		t.Fatalf("HandledEventTypes() = %v, want a sorted non-empty list", types)
+	}
+	for _, want := range []string{EventMembershipAdd, EventMembershipRemove, EventGroupUpdate, EventGroupDelete, EventUserDeactivate, EventUserReactivate, EventUserActivate} {
+		if !slices.Contains(types, want) {
+			t.Errorf("HandledEventTypes() lacks %s", want)
+		}
+	}
+	for _, typ := range append(types, "user.session.start", "group.lifecycle.create") {
+		ev := LogEvent{UUID: "u-" + typ, EventType: typ, Outcome: Outcome{Result: "SUCCESS"}, Target: []Target{
+			{ID: "00u1", Type: TargetUser, AlternateID: "ann@example.com"},
+			{ID: "00g1", Type: TargetUserGroup, DisplayName: "AWS_Admins", AlternateID: "unknown"},
+		}}
+		var out []membership.Change
+		reason, ok := expandEvent(&ev, func(string) bool { return true }, map[string]struct{}{}, &out)
+		handled := slices.Contains(types, typ)
+		if ok != handled || (!handled && reason != DropIrrelevantType) {
+			t.Errorf("%s: expanded=%v reason=%q, handled=%v", typ, ok, reason, handled)
+		}
 	}
 }

@@ -1,6 +1,6 @@
 // Package oktatest is an in-memory fake of the slice of the Okta Management API that
 // okta-aws-sso-sync reads: list/search groups, get a group, list a group's members, list a user's
-// groups. It behaves like
+// groups, and the Event Hooks API (eventhooks.go) for registering the hook. It behaves like
 // Okta where our reader depends on it: SSWS token auth with Okta's error bodies, `limit`/`after`
 // cursor paging announced through separate `Link: <…>; rel="self"` and `Link: <…>; rel="next"`
 // headers, X-Rate-Limit-* and Date headers (okta-sdk-golang computes its 429 wait from them), and it
@@ -119,6 +119,7 @@ type Server struct {
 	latency    time.Duration
 	groups     map[string]*group
 	users      map[string]*user
+	hooks      map[string]*EventHook
 	seq        int
 	everyoneID string
 	faults     []*faultState
@@ -139,6 +140,7 @@ func New(opts Options) *Server {
 		latency:  opts.Latency,
 		groups:   map[string]*group{},
 		users:    map[string]*user{},
+		hooks:    map[string]*EventHook{},
 		perGroup: map[string]int64{},
 	}
 	if s.token == "" {
@@ -152,6 +154,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /api/v1/groups/{id}", s.wrap(RouteGetGroup, s.getGroup))
 	mux.HandleFunc("GET /api/v1/groups/{id}/users", s.wrap(RouteGroupUsers, s.groupUsers))
 	mux.HandleFunc("GET /api/v1/users/{id}/groups", s.wrap(RouteUserGroups, s.userGroups))
+	s.registerEventHookRoutes(mux)
 	mux.HandleFunc("/", s.wrap(RouteAny, s.notFound))
 	s.mux = mux
 	return s
