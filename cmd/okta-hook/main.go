@@ -1,7 +1,7 @@
 // Command okta-hook creates or updates okta-aws-sso-sync's Okta event hook (make okta-hook), or
 // lists what an existing one lacks (make okta-hook-check, -check). The event types are the ones
 // the hook function handles (oktahook.HandledEventTypes); the URL is the stack's HookUrl output;
-// the auth header is AUTH_HEADER (default Authorization) with auth_token_for_okta from the
+// the auth header is the stack's AuthHeader parameter (or AUTH_HEADER) with auth_token_for_okta from the
 // stack's secret, read with the AWS SDK so it is never typed or printed.
 //
 //	okta-hook -org https://example.okta.com [-stack okta-aws-sso-sync] [-check] [-rotate]
@@ -41,6 +41,8 @@ const (
 	exitLacking = 2
 	// apiKeyHeader is the header API Gateway reads the API key from.
 	apiKeyHeader = "x-api-key"
+	// defaultAuthHeader is the template's AuthHeader default and the hook's AUTH_HEADER default.
+	defaultAuthHeader = "Authorization"
 )
 
 func main() {
@@ -71,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&f.name, "name", "", "event hook name (default: the stack name)")
 	fs.StringVar(&f.url, "url", "", "hook URL instead of the stack's HookUrl output")
 	fs.StringVar(&f.secretID, "secret-id", getenv("SECRET_ID"), "secret id/ARN instead of the stack's SecretArn output (SECRET_ID)")
-	fs.StringVar(&f.authHeader, "auth-header", envOr(getenv, "AUTH_HEADER", "Authorization"), "header Okta sends auth_token_for_okta in (AUTH_HEADER; the stack's AuthHeader)")
+	fs.StringVar(&f.authHeader, "auth-header", getenv("AUTH_HEADER"), "header Okta sends auth_token_for_okta in (AUTH_HEADER; default: the stack's AuthHeader parameter, else Authorization)")
 	fs.BoolVar(&f.check, "check", false, "change nothing: list what the existing hook lacks; exit 2 if anything")
 	fs.BoolVar(&f.rotate, "rotate", false, "send the auth header value again (after rotating auth_token_for_okta), then verify")
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "overall time limit")
@@ -105,9 +107,12 @@ func execute(ctx context.Context, f flags, getenv func(string) string, stdout io
 		return exitError, err
 	}
 	if f.url == "" || f.secretID == "" {
-		outs, err := stackOutputs(ctx, cloudformation.NewFromConfig(cfg), f.stack)
+		outs, params, err := describeStack(ctx, cloudformation.NewFromConfig(cfg), f.stack)
 		if err != nil {
 			return exitError, fmt.Errorf("%w (or pass -url and -secret-id)", err)
+		}
+		if f.authHeader == "" {
+			f.authHeader = params["AuthHeader"]
 		}
 		if f.url == "" {
 			if f.url = outs["HookUrl"]; f.url == "" {
@@ -119,6 +124,9 @@ func execute(ctx context.Context, f flags, getenv func(string) string, stdout io
 				return exitError, fmt.Errorf("stack %s has no SecretArn output", f.stack)
 			}
 		}
+	}
+	if f.authHeader == "" {
+		f.authHeader = defaultAuthHeader
 	}
 	secrets, err := config.NewSecretStore(secretsmanager.NewFromConfig(cfg), f.secretID, 0).Get(ctx)
 	if err != nil {
@@ -184,18 +192,21 @@ func check(ctx context.Context, c *eventhooks.Client, d eventhooks.Desired, stdo
 	return exitLacking, nil
 }
 
-// stackOutputs reads the stack's outputs with DescribeStacks.
-func stackOutputs(ctx context.Context, api cloudformation.DescribeStacksAPIClient, stack string) (map[string]string, error) {
+// describeStack reads the stack's outputs and parameters with DescribeStacks.
+func describeStack(ctx context.Context, api cloudformation.DescribeStacksAPIClient, stack string) (outputs, params map[string]string, err error) {
 	out, err := api.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
 	if err != nil {
-		return nil, fmt.Errorf("read outputs of stack %s: %w", stack, err)
+		return nil, nil, fmt.Errorf("read outputs of stack %s: %w", stack, err)
 	}
 	if len(out.Stacks) == 0 {
-		return nil, fmt.Errorf("stack %s not found", stack)
+		return nil, nil, fmt.Errorf("stack %s not found", stack)
 	}
-	m := map[string]string{}
+	outputs, params = map[string]string{}, map[string]string{}
 	for _, o := range out.Stacks[0].Outputs {
-		m[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
+		outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
 	}
-	return m, nil
+	for _, p := range out.Stacks[0].Parameters {
+		params[aws.ToString(p.ParameterKey)] = aws.ToString(p.ParameterValue)
+	}
+	return outputs, params, nil
 }
