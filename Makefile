@@ -8,7 +8,7 @@ FUZZTIME ?= 5s
 BENCHCOUNT ?= 6
 
 .PHONY: all build test test-long lint vet staticcheck cfn-lint unit e2e bench fuzz fuzz-seeds demo invoke local tools clean \
-	build-HookFunction build-SyncFunction build-ReconcileFunction
+	build-HookFunction build-SyncFunction build-ReconcileFunction okta-hook okta-hook-check
 
 all: build
 
@@ -103,6 +103,39 @@ invoke:
 ## local: the hook over HTTP like sam local start-api, backed by the emulators (ADDR=127.0.0.1:3000)
 local:
 	$(GO) run ./tests/cmd/devrun local $(if $(ADDR),-addr '$(ADDR)') $(if $(V),-v)
+
+## okta-hook: create or update the Okta event hook (idempotent; a second run changes nothing):
+##   make okta-hook OKTA_ORG_URL=https://<org>.okta.com [STACK_NAME=okta-aws-sso-sync] [ROTATE=1]
+## Subscribes exactly the event types the hook handles (oktahook.HandledEventTypes), URL from the
+## stack output HookUrl, auth header from the stack's AuthHeader and auth_token_for_okta from the
+## secret (output SecretArn), API key (output ApiKeyId) as x-api-key; then activates and verifies.
+## Needs AWS credentials for the stack and OKTA_API_TOKEN (an admin token allowed to manage event
+## hooks; else okta_api_token from the secret). No secret is typed or printed. ROTATE=1 sends
+## auth_token_for_okta again after rotating it (Okta never returns it, so no run can see it changed).
+## Without stack access: OKTA_HOOK_FLAGS='-url <HookUrl> -secret-id <SecretArn> -auth-header <AuthHeader>',
+## the values from aws cloudformation describe-stacks --stack-name <stack> --query 'Stacks[0].Outputs'.
+## okta-hook-check: change nothing, list what the hook lacks (missing or extra event types, wrong URL,
+## wrong header name, not ACTIVE, not VERIFIED); exit 2 if it lacks anything.
+STACK_NAME ?= okta-aws-sso-sync
+OKTA_HOOK_FLAGS ?=
+# The API key's value is read with the AWS CLI (the SDK's apigateway module is not in go.mod) into
+# HOOK_API_KEY for the command only; set HOOK_API_KEY yourself to skip this.
+define okta_hook_api_key
+if [ -z "$$HOOK_API_KEY" ]; then \
+	if command -v aws >/dev/null; then \
+		key_id=$$(aws cloudformation describe-stacks --stack-name '$(STACK_NAME)' \
+			--query "Stacks[0].Outputs[?OutputKey=='ApiKeyId'].OutputValue" --output text) || exit 1; \
+		if [ -n "$$key_id" ] && [ "$$key_id" != None ]; then \
+			HOOK_API_KEY=$$(aws apigateway get-api-key --include-value --api-key "$$key_id" --query value --output text) || exit 1; \
+			export HOOK_API_KEY; \
+		fi; \
+	else echo "okta-hook: aws CLI not found; set HOOK_API_KEY if the stack requires an API key (EnableApiKey=true)" >&2; fi; \
+fi
+endef
+okta-hook:
+	@$(okta_hook_api_key); $(GO) run ./cmd/okta-hook -org '$(OKTA_ORG_URL)' -stack '$(STACK_NAME)' $(if $(ROTATE),-rotate) $(OKTA_HOOK_FLAGS)
+okta-hook-check:
+	@$(okta_hook_api_key); $(GO) run ./cmd/okta-hook -check -org '$(OKTA_ORG_URL)' -stack '$(STACK_NAME)' $(OKTA_HOOK_FLAGS)
 
 clean:
 	rm -rf $(BUILD_DIR)
