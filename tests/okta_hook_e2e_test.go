@@ -70,6 +70,7 @@ func apiGateway(t *testing.T, rt *harness.Runtime, apiKey string) http.Handler {
 }
 
 func TestOktaHookCommandEndToEnd(t *testing.T) {
+	t.Parallel()
 	m := harness.MustStartMoto(t)
 	ctx := context.Background()
 	queue := harness.MustCreateFIFOQueue(t, m, "okta-hook-reg", 5)
