@@ -49,6 +49,15 @@
 //     syntactically incorrect, or violates schema.".
 //   - Ids look like AWS's: a 10-hex identity store prefix, a dash and a UUID; generated from
 //     the seed, so a test sees the same ids on every run.
+//   - Throttling by token buckets (Options.Limits, SetLimits; limits.go), after AWS's quotas page
+//     (docs.aws.amazon.com/singlesignon/latest/userguide/limits.html, "IAM Identity Center
+//     throttle limits"): 25 TPS per write API and 40 TPS per read API per identity store
+//     (AWSLimits; one bucket per route, or one per class), plus a separate membership bucket
+//     charged per member value of POST /Groups and PATCH /Groups/{id}, and optionally one shared
+//     bucket (the collective 20 TPS of the page's earlier versions). An empty bucket answers 429
+//     ThrottlingException ("Too many requests were made that exceed the limits", the developer
+//     guide's condition) with Retry-After in whole seconds and changes nothing. The buckets run
+//     on Options.Now, so tests that control the clock get exact counts.
 //   - Fault injection, deterministic with Options.Seed: probabilities of 429 (with a
 //     Retry-After value) and 500, fixed latency, scripted faults (FailNext, Inject with an
 //     optional route), a per-request hook (SetFaultFunc), forced 401.
@@ -58,10 +67,9 @@
 //
 // # What it knowingly does not model (AWS unknowns or out of scope)
 //
-//   - AWS's real rate limit, a collective 20 requests per second for the SCIM APIs, raisable
-//     through a support case (docs.aws.amazon.com/singlesignon/latest/userguide/limits.html,
-//     "IAM Identity Center throttle limits"): throttling is only what the test injects. AWS's
-//     Retry-After format is assumed to be delay-seconds.
+//   - AWS's membership-operation throttle has no documented rate, and whether a throttled request
+//     counts against a bucket is unknown (here it does not). AWS has not been seen sending a SCIM
+//     429: its Retry-After is assumed to be delay-seconds (see Limits).
 //   - The status for adding a user id that does not exist is undocumented: 400 by default,
 //     Options.UnknownMemberStatus changes it.
 //   - Whether AWS compares userName case-insensitively: undocumented (RFC 7643 defines userName

@@ -194,6 +194,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, &apiError{status: http.StatusUnauthorized, detail: detailUnauthorized})
 		return
 	}
+	if e := s.limitRequest(route); e != nil {
+		s.writeError(w, e)
+		return
+	}
 	if f := s.fault(route, r); f != nil {
 		s.writeError(w, f)
 		return
@@ -648,7 +652,10 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 				return &apiError{status: s.unknownCode, detail: fmt.Sprintf("User %s not found.", m.Value)}
 			}
 		}
-		return nil
+		if _, dup := s.byGroupNm[req.DisplayName]; dup {
+			return nil // the 409 below; no membership operation happens
+		}
+		return s.limitMembersLocked(len(req.Members))
 	}()
 	var j groupJSON
 	if aerr == nil {

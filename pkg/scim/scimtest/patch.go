@@ -207,6 +207,10 @@ func (s *Server) applyLocked(id string, actions []action) *apiError {
 			ext = a.value
 		}
 	}
+	// Validated: the membership operations are charged now, and a 429 leaves the group as it was.
+	if aerr := s.limitMembersLocked(values); aerr != nil {
+		return aerr
+	}
 	for uid := range g.members {
 		if _, keep := members[uid]; !keep {
 			delete(s.users[uid].groups, id)

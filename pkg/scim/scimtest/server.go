@@ -89,7 +89,11 @@ type Options struct {
 	// UnevenPages makes cursor pages hold a seeded random number of items in [1, count], as AWS
 	// warns "paginated calls may return less results than count".
 	UnevenPages bool
-	// Now is the clock for meta timestamps and error timeStamps; nil means time.Now.
+	// Limits are the token buckets that throttle requests (AWSLimits for AWS's); the zero value
+	// throttles nothing. SetLimits changes them.
+	Limits Limits
+	// Now is the clock for meta timestamps, error timeStamps and the token buckets; nil means
+	// time.Now.
 	Now func() time.Time
 }
 
@@ -157,6 +161,8 @@ type Server struct {
 	maxPatchValues int
 	emptyRemoves   int
 
+	limits limiterState
+
 	httpSrv  *http.Server
 	listener net.Listener
 	baseURL  string
@@ -202,6 +208,7 @@ func New(opts Options) *Server {
 		groups:     map[string]*group{},
 		byGroupNm:  map[string]*group{},
 		requests:   map[string]int{},
+		limits:     limiterState{cfg: opts.Limits, buckets: map[string]*tokenBucket{}, limited: map[string]int{}},
 	}
 }
 
@@ -525,6 +532,7 @@ func (s *Server) ResetCounters() {
 	s.requests = map[string]int{}
 	s.total, s.writes, s.throttled, s.serverErrors, s.unauthorized = 0, 0, 0, 0, 0
 	s.maxPatchValues, s.emptyRemoves = 0, 0
+	s.limits.limited, s.limits.total = map[string]int{}, 0
 }
 
 // sortedMembersLocked returns a group's members in creation order, the order pages use. The
