@@ -119,7 +119,21 @@ func WithPageSize(n int) Option {
 	}
 }
 
-// WithAdaptiveRate turns the client-side adaptive rate limiter (see ratelimit.go) on or off
+// WithThrottleRetries sets how many times a throttled (429) request is re-sent, counting the
+// other retries of the same request; default: the same as WithMaxRetries. AWS answers 429 while it
+// works, so a caller with a deadline (a Lambda invocation) can afford more throttle retries than
+// outage retries: the context deadline still ends them, never a sleep past it.
+func WithThrottleRetries(n int) Option {
+	return func(c *Client) error {
+		if n < 0 {
+			return fmt.Errorf("throttle retries %d < 0", n)
+		}
+		c.throttleRetries = n
+		return nil
+	}
+}
+
+// WithAdaptiveRate turns the client-side adaptive rate limiters (see ratelimit.go) on or off
 // (default on). Off is for tests that count requests against a fault schedule and must not wait.
 func WithAdaptiveRate(on bool) Option {
 	return func(c *Client) error {
@@ -142,18 +156,20 @@ type Client struct {
 	token      TokenFunc
 	httpClient *http.Client
 	maxRetries int
-	minWait    time.Duration
-	maxWait    time.Duration
-	log        *slog.Logger
-	userAgent  string
-	pageSize   int
-	now        func() time.Time
+	// throttleRetries bounds the retries of a request answered 429; -1: maxRetries.
+	throttleRetries int
+	minWait         time.Duration
+	maxWait         time.Duration
+	log             *slog.Logger
+	userAgent       string
+	pageSize        int
+	now             func() time.Time
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand
 
 	adaptive bool
-	limit    *limiter // nil when adaptive is off
+	limit    *limiters // nil when adaptive is off
 
 	stats stats
 }
@@ -172,19 +188,20 @@ func New(baseURL string, token TokenFunc, opts ...Option) (*Client, error) {
 		return nil, errors.New("scim: nil token func")
 	}
 	c := &Client{
-		base:       u,
-		token:      token,
-		httpClient: &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport},
-		maxRetries: DefaultMaxRetries,
-		minWait:    DefaultMinBackoff,
-		maxWait:    DefaultMaxBackoff,
-		log:        slog.New(slog.DiscardHandler),
-		userAgent:  defaultUserAgent,
-		pageSize:   MaxPageSize,
-		now:        time.Now,
-		rnd:        rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		stats:      newStats(),
-		adaptive:   true,
+		base:            u,
+		token:           token,
+		httpClient:      &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport},
+		maxRetries:      DefaultMaxRetries,
+		throttleRetries: -1,
+		minWait:         DefaultMinBackoff,
+		maxWait:         DefaultMaxBackoff,
+		log:             slog.New(slog.DiscardHandler),
+		userAgent:       defaultUserAgent,
+		pageSize:        MaxPageSize,
+		now:             time.Now,
+		rnd:             rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		stats:           newStats(),
+		adaptive:        true,
 	}
 	for _, o := range opts {
 		if err := o(c); err != nil {
@@ -192,7 +209,7 @@ func New(baseURL string, token TokenFunc, opts ...Option) (*Client, error) {
 		}
 	}
 	if c.adaptive {
-		c.limit = newLimiter(c.now)
+		c.limit = newLimiters(c.now)
 	}
 	return c, nil
 }
@@ -205,6 +222,9 @@ type call struct {
 	query  string // already encoded
 	body   any    // marshalled as JSON when not nil
 	out    any    // decoded from a 2xx body when not nil
+	// members is the number of member values the request adds or removes: AWS charges each
+	// to its membership-operation throttle.
+	members int
 }
 
 // result is what a successful call reports besides the decoded body.
@@ -221,6 +241,10 @@ type attempt struct {
 	refreshed bool
 	retries   int
 	wait      time.Duration
+
+	lim    *limiter // the call's adaptive limiter; nil when adaptive is off
+	cost   float64  // what one attempt costs lim
+	sentAt time.Time
 }
 
 func (c *Client) do(ctx context.Context, cl call) (result, error) {
@@ -254,6 +278,9 @@ func (c *Client) do(ctx context.Context, cl call) (result, error) {
 	}
 
 	a := &attempt{c: c, op: cl.op, token: tok}
+	if c.limit != nil {
+		a.lim, a.cost = c.limit.of(cl.method, cl.members)
+	}
 	// One retryablehttp client per call so the hooks see this call's state (attempt count,
 	// refreshed token, chosen wait); the HTTP client and its connection pool are shared.
 	rc := &retryablehttp.Client{
@@ -266,11 +293,12 @@ func (c *Client) do(ctx context.Context, cl call) (result, error) {
 		RetryWaitMax: c.maxWait,
 		CheckRetry:   a.checkRetry,
 		Backoff:      func(time.Duration, time.Duration, int, *http.Response) time.Duration { return a.wait },
-		// Called before every attempt, retries included: the shared adaptive limiter decides
-		// when it may go. A context ending meanwhile fails the attempt itself.
+		// Called before every attempt, retries included: the shared adaptive limiter of the
+		// call's class decides when it may go. A context ending meanwhile fails the attempt itself.
 		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, _ int) {
-			if c.limit != nil {
-				_ = c.limit.wait(r.Context())
+			if a.lim != nil {
+				_ = a.lim.waitCost(r.Context(), a.cost)
+				a.sentAt = c.now()
 			}
 		},
 		PrepareRetry: func(r *http.Request) error {
@@ -335,6 +363,9 @@ func (a *attempt) checkRetry(ctx context.Context, resp *http.Response, err error
 		}
 		return a.schedule(ctx, nil)
 	}
+	if a.lim != nil && resp.StatusCode != http.StatusTooManyRequests {
+		a.lim.answered(a.cost)
+	}
 	switch code := resp.StatusCode; {
 	case code == http.StatusUnauthorized:
 		c.stats.unauthorized.Add(1)
@@ -351,8 +382,8 @@ func (a *attempt) checkRetry(ctx context.Context, resp *http.Response, err error
 		return true, nil
 	case code == http.StatusTooManyRequests:
 		c.stats.throttles.Add(1)
-		if c.limit != nil {
-			c.limit.throttled()
+		if a.lim != nil {
+			a.lim.throttledSent(a.sentAt)
 		}
 		return a.schedule(ctx, resp)
 	case code >= 500 && code != http.StatusNotImplemented:
@@ -367,7 +398,11 @@ func (a *attempt) checkRetry(ctx context.Context, resp *http.Response, err error
 // the context deadline: sleeping into a Lambda timeout helps nobody.
 func (a *attempt) schedule(ctx context.Context, resp *http.Response) (bool, error) {
 	c := a.c
-	if a.retries >= c.maxRetries {
+	limit := c.maxRetries
+	if resp != nil && resp.StatusCode == http.StatusTooManyRequests && c.throttleRetries >= 0 {
+		limit = c.throttleRetries
+	}
+	if a.retries >= limit {
 		return false, nil
 	}
 	wait := c.backoff(a.retries)

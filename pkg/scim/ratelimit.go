@@ -2,31 +2,47 @@ package scim
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 )
 
-// Adaptive client-side rate limiting, after the AWS SDKs' "adaptive" retry mode: the client sends
-// freely until AWS throttles it, then sends at a rate that falls multiplicatively on each
-// throttling window and climbs back linearly while requests succeed, until it is unlimited again.
-// AWS documents no rate for the SCIM endpoint ("Considerations for using automatic provisioning"
-// lists no quota; throttling shows up as 429 ThrottlingException), so the rate is learned, never
-// configured. One limiter belongs to one Client, and main builds one Client per container, so
-// every request of a warm container (groups, users, PATCHes, all goroutines) shares it: under a
-// throttling storm the container slows down as a whole instead of each caller retrying harder.
+// Adaptive client-side rate limiting, after the AWS SDKs' "adaptive" retry mode (botocore
+// retries/adaptive.py, throttling.py, bucket.py): the client sends freely until AWS throttles it,
+// then sends through a token bucket whose rate falls to limitBeta times the measured rate on a
+// throttle and climbs back along CUBIC's curve, rate(t) = C·(t−K)³ + Wmax with
+// K = ∛(Wmax·(1−β)/C): fast at first, flat around the rate that was throttled (Wmax), then
+// probing above it; at limitMaxRate it is unlimited again. As in the SDK the rate never runs
+// ahead of twice the measured rate, so an idle spell does not bank a burst.
+//
+// AWS's quotas page gives the SCIM APIs per-API throttles per identity store: 25 TPS for each
+// write API, 40 TPS for each read API, and a separate membership-operation throttle charged per
+// member value of CreateGroup and PatchGroup (docs.aws.amazon.com/singlesignon/latest/userguide/
+// limits.html, "IAM Identity Center throttle limits"; the membership rate is not given). A 429
+// does not say which budget ran out, so the client keeps one limiter per class, each learning its
+// own budget: reads (GET), writes (POST/PATCH/DELETE without members) and membership writes
+// (PATCHes and POST /Groups carrying member values, whose cost is the number of values). A
+// throttled PATCH then never slows the reads down, nor the reads the PATCHes. One Client (one per
+// container) shares its limiters among all its callers, so under throttling the container slows
+// down as a whole instead of each caller retrying harder.
+//
+// Where this differs from the SDK, and why:
+//   - One decrease per round: a 429 lowers the rate only if its request was sent after the last
+//     decrease (the SDK lowers on every 429, so the answers to one burst drive it to the floor).
+//   - Wmax is the rate AWS accepted (answers other than 429) when the limiter was unlimited, not
+//     the rate sent: an unlimited client sending 400/s into a 40/s budget starts near 40, not 280.
 const (
-	// limitBeta scales the rate down on throttling (the SDKs use 0.7).
+	// limitBeta scales the rate down on throttling (the SDKs' 0.7).
 	limitBeta = 0.7
 	// limitMinRate is the floor, in requests per second: a throttled client still makes progress.
 	limitMinRate = 2.0
-	// limitGrowth is how fast the rate climbs back, in requests per second per second without a
-	// throttle.
-	limitGrowth = 2.0
-	// limitMaxRate: at this rate the limiter switches off again.
-	limitMaxRate = 50.0
-	// limitWindow: throttles closer together than this count as one (one decrease per window, as
-	// TCP decreases once per round trip), so a burst of 429s answering one burst of requests does
-	// not drive the rate to the floor by itself.
+	// limitGrowth is CUBIC's scale constant C (the SDKs' 0.4), in requests per second per s³.
+	limitGrowth = 0.4
+	// limitMaxRate: at this rate the limiter switches off again; well above AWS's 40/s so that
+	// probing a default budget never turns into an unlimited burst.
+	limitMaxRate = 200.0
+	// limitWindow is the send time assumed for a 429 whose request's send time is unknown
+	// (throttled): throttles closer together than this then count as one.
 	limitWindow = time.Second
 )
 
@@ -35,24 +51,54 @@ type limiter struct {
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
 
+	// scale is the cost of a typical request: the floor, ceiling, CUBIC constant and bucket
+	// capacity are multiplied by it (membership writes carry up to 100 values each).
+	scale float64
+
 	mu           sync.Mutex
 	enabled      bool
-	rate         float64   // requests per second while enabled
-	base         float64   // rate right after the last decrease
-	lastThrottle time.Time // start of the last throttling window
+	rate         float64   // cost units per second while enabled (the fill rate)
+	wmax         float64   // CUBIC's Wmax: the rate that was throttled
+	k            float64   // CUBIC's K, seconds
+	lastThrottle time.Time // the last decrease
 	tokens       float64
 	last         time.Time // last refill
 
-	// Measured send rate (requests in the current and previous second), for the decrease.
-	sentWindow time.Time
-	sentCur    int
-	sentPrev   int
+	sent     window // cost sent
+	accepted window // cost answered other than 429 (only when the caller reports answers)
+	reported bool   // the caller reports answers (accepted is meaningful)
 
 	throttleEvents int // decreases, for Stats
 }
 
+// window measures a rate over the current and the previous second.
+type window struct {
+	start     time.Time
+	cur, prev float64
+}
+
+func (w *window) add(now time.Time, n float64) {
+	w.roll(now)
+	w.cur += n
+}
+
+func (w *window) roll(now time.Time) {
+	switch {
+	case now.Sub(w.start) >= 2*time.Second:
+		w.start, w.prev, w.cur = now, 0, 0
+	case now.Sub(w.start) >= time.Second:
+		w.start, w.prev, w.cur = w.start.Add(time.Second), w.cur, 0
+	}
+}
+
+func (w *window) rate(now time.Time) float64 {
+	w.roll(now)
+	frac := min(1, now.Sub(w.start).Seconds())
+	return w.cur + w.prev*(1-frac)
+}
+
 func newLimiter(now func() time.Time) *limiter {
-	return &limiter{now: now, sleep: sleepCtx}
+	return &limiter{now: now, sleep: sleepCtx, scale: 1}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -67,9 +113,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // wait blocks until the limiter lets one request go, or ctx ends.
-func (l *limiter) wait(ctx context.Context) error {
+func (l *limiter) wait(ctx context.Context) error { return l.waitCost(ctx, 1) }
+
+// waitCost blocks until the limiter lets a request of cost units go (cost ≥ 1), or ctx ends.
+func (l *limiter) waitCost(ctx context.Context, cost float64) error {
 	for {
-		d := l.reserve()
+		d := l.reserve(cost)
 		if d <= 0 {
 			return nil
 		}
@@ -79,77 +128,86 @@ func (l *limiter) wait(ctx context.Context) error {
 	}
 }
 
-// reserve takes a token and returns 0, or returns how long to wait before trying again.
-func (l *limiter) reserve() time.Duration {
+// reserve takes cost tokens and returns 0, or returns how long to wait before trying again. A
+// cost above the bucket's capacity waits for a full bucket.
+func (l *limiter) reserve(cost float64) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	l.count(now)
 	if !l.enabled {
+		l.sent.add(now, cost)
 		return 0
 	}
 	l.grow(now)
 	if !l.enabled {
+		l.sent.add(now, cost)
 		return 0
 	}
+	capacity := max(l.scale, l.rate)
 	if !l.last.IsZero() {
-		l.tokens = min(l.tokens+now.Sub(l.last).Seconds()*l.rate, max(1, l.rate))
+		l.tokens = min(l.tokens+now.Sub(l.last).Seconds()*l.rate, capacity)
 	}
 	l.last = now
-	if l.tokens >= 1 {
-		l.tokens--
+	need := min(cost, capacity)
+	if l.tokens >= need {
+		l.tokens -= need
+		l.sent.add(now, cost)
 		return 0
 	}
-	// Undo the count: the request did not go.
-	l.sentCur--
-	return time.Duration((1 - l.tokens) / l.rate * float64(time.Second))
+	return time.Duration((need - l.tokens) / l.rate * float64(time.Second))
 }
 
-// count records a request about to be sent, for the measured rate.
-func (l *limiter) count(now time.Time) {
-	switch {
-	case now.Sub(l.sentWindow) >= 2*time.Second:
-		l.sentWindow, l.sentPrev, l.sentCur = now, 0, 0
-	case now.Sub(l.sentWindow) >= time.Second:
-		l.sentWindow, l.sentPrev, l.sentCur = l.sentWindow.Add(time.Second), l.sentCur, 0
-	}
-	l.sentCur++
-}
-
-// measured is the recent send rate in requests per second.
-func (l *limiter) measured(now time.Time) float64 {
-	frac := min(1, now.Sub(l.sentWindow).Seconds())
-	return float64(l.sentCur) + float64(l.sentPrev)*(1-frac)
-}
-
-// grow raises the rate linearly with the time since the last decrease; it switches the limiter
-// off once the rate is high enough not to matter. Called with mu held.
+// grow sets the fill rate from CUBIC's curve at now, capped at twice the measured send rate, and
+// switches the limiter off once the curve passes limitMaxRate. Called with mu held.
 func (l *limiter) grow(now time.Time) {
-	l.rate = min(limitMaxRate, l.base+limitGrowth*now.Sub(l.lastThrottle).Seconds())
-	if l.rate >= limitMaxRate {
+	dt := now.Sub(l.lastThrottle).Seconds() - l.k
+	curve := limitGrowth*l.scale*dt*dt*dt + l.wmax
+	if curve >= limitMaxRate*l.scale {
 		l.enabled = false
+		return
 	}
+	l.rate = max(limitMinRate*l.scale, min(curve, 2*l.sent.rate(now)))
 }
 
-// throttled is told of every 429: the first of a window lowers the rate to limitBeta times what
-// was sent (or what was allowed, when lower), never below limitMinRate.
-func (l *limiter) throttled() {
+// answered is told of every answer that was not a 429 (cost: the request's), so the rate AWS
+// accepts is known when it first throttles.
+func (l *limiter) answered(cost float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reported = true
+	l.accepted.add(l.now(), cost)
+}
+
+// throttled is told of a 429 whose request's send time is unknown: it is taken to have been sent
+// limitWindow ago, so throttles closer together than that lower the rate once.
+func (l *limiter) throttled() { l.throttledSent(l.now().Add(-limitWindow)) }
+
+// throttledSent is told of a 429 to a request sent at sent. A request sent before the last
+// decrease was paced at the old rate and says nothing about the new one: it is ignored. Otherwise
+// the rate falls to limitBeta times what was sent (or allowed, when lower; or accepted, when the
+// limiter was off), never below limitMinRate.
+func (l *limiter) throttledSent(sent time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if l.enabled && now.Sub(l.lastThrottle) < limitWindow {
+	if l.enabled && sent.Before(l.lastThrottle) {
 		return
 	}
-	cur := l.measured(now)
+	cur := l.sent.rate(now)
 	if l.enabled {
 		l.grow(now)
+	}
+	if l.enabled {
 		cur = min(cur, l.rate)
+	} else if l.reported {
+		cur = min(cur, l.accepted.rate(now))
 	}
-	l.base = max(limitMinRate, limitBeta*min(cur, limitMaxRate))
-	l.rate = l.base
-	if !l.enabled {
-		l.tokens, l.last = 0, now
-	}
+	cur = min(cur, limitMaxRate*l.scale)
+	l.wmax = cur
+	l.k = math.Cbrt(cur * (1 - limitBeta) / (limitGrowth * l.scale))
+	l.rate = max(limitMinRate*l.scale, limitBeta*cur)
+	// AWS's bucket is empty now: no burst from saved tokens into it.
+	l.tokens, l.last = 0, now
 	l.enabled, l.lastThrottle = true, now
 	l.throttleEvents++
 }
@@ -166,4 +224,33 @@ func (l *limiter) state() (rate float64, decreases int) {
 		return 0, l.throttleEvents
 	}
 	return l.rate, l.throttleEvents
+}
+
+// Limiter classes: AWS throttles reads, writes and membership operations separately.
+const (
+	classRead       = "read"
+	classWrite      = "write"
+	classMembership = "membership"
+)
+
+// limiters are a Client's adaptive limiters, one per class.
+type limiters struct {
+	read, write, membership *limiter
+}
+
+func newLimiters(now func() time.Time) *limiters {
+	m := newLimiter(now)
+	m.scale = MaxMembersPerRequest
+	return &limiters{read: newLimiter(now), write: newLimiter(now), membership: m}
+}
+
+// of returns the limiter of a call and its cost.
+func (ls *limiters) of(method string, members int) (*limiter, float64) {
+	switch {
+	case method == "GET":
+		return ls.read, 1
+	case members > 0:
+		return ls.membership, float64(members)
+	}
+	return ls.write, 1
 }

@@ -334,7 +334,7 @@ func (c *Client) CreateGroup(ctx context.Context, g Group, memberIDs []string) (
 	first := ids[:min(len(ids), MaxMembersPerRequest)]
 	body := createGroupBody{Schemas: []string{schemaGroup}, DisplayName: g.DisplayName, ExternalID: g.ExternalID, Members: refs(first)}
 	var out groupJSON
-	if _, err := c.do(ctx, call{op: OpCreateGroup, method: http.MethodPost, path: "/Groups", body: body, out: &out}); err != nil {
+	if _, err := c.do(ctx, call{op: OpCreateGroup, method: http.MethodPost, path: "/Groups", body: body, out: &out, members: len(first)}); err != nil {
 		return Group{}, fmt.Errorf("create group %q: %w", g.DisplayName, err)
 	}
 	created := out.group()
@@ -382,7 +382,7 @@ func (c *Client) patchMembers(ctx context.Context, op, verb, groupID string, use
 	for start := 0; start < len(ids); start += MaxMembersPerRequest {
 		chunk := ids[start:min(len(ids), start+MaxMembersPerRequest)]
 		body := patchBody{Schemas: []string{schemaPatch}, Operations: []patchOperation{{Op: verb, Path: "members", Value: refs(chunk)}}}
-		res, err := c.do(ctx, call{op: op, method: http.MethodPatch, path: groupPath(groupID), body: body})
+		res, err := c.do(ctx, call{op: op, method: http.MethodPatch, path: groupPath(groupID), body: body, members: len(chunk)})
 		if err != nil {
 			return reqIDs, fmt.Errorf("%s members %d-%d of %d to group %s: %w", verb, start+1, start+len(chunk), len(ids), groupID, err)
 		}

@@ -49,10 +49,13 @@ type Stats struct {
 	Unauthorized int64
 	// RetryWait is the total backoff the client chose to wait (not measured wall time).
 	RetryWait time.Duration
-	// Rate is the adaptive limiter's current rate in requests per second; 0 means unlimited
-	// (not throttled lately, or the limiter is off).
+	// Rate is the lower current rate of the read and write adaptive limiters, in requests per
+	// second; 0 means both are unlimited (not throttled lately, or the limiters are off).
 	Rate float64
-	// RateDecreases counts the times throttling lowered the rate.
+	// Rates are the adaptive limiters' current rates per class ("read", "write": requests per
+	// second; "membership": member values per second); 0 means unlimited.
+	Rates map[string]float64
+	// RateDecreases counts the times throttling lowered a rate, all classes together.
 	RateDecreases int
 }
 
@@ -102,7 +105,15 @@ func (c *Client) Stats() Stats {
 		out.Requests[op] = n.Load()
 	}
 	if c.limit != nil {
-		out.Rate, out.RateDecreases = c.limit.state()
+		out.Rates = map[string]float64{}
+		for class, l := range map[string]*limiter{classRead: c.limit.read, classWrite: c.limit.write, classMembership: c.limit.membership} {
+			rate, dec := l.state()
+			out.Rates[class] = rate
+			out.RateDecreases += dec
+			if class != classMembership && rate > 0 && (out.Rate == 0 || rate < out.Rate) {
+				out.Rate = rate
+			}
+		}
 	}
 	return out
 }

@@ -1,0 +1,120 @@
+package scim
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim/scimtest"
+)
+
+var adaptiveDuration = flag.Duration("scim.adaptive-duration", 20*time.Second, "how long each BenchmarkAdaptiveRate case sends")
+
+// BenchmarkAdaptiveRate: how much of AWS's SCIM budget the adaptive limiters use, and how many
+// requests AWS throttles meanwhile. The production client (5 retries, 250 ms–20 s backoff,
+// Retry-After honoured, limiters on) against the emulator's token buckets (AWSLimits: 40/s per
+// read API, 25/s per write API, bursts of one second; a membership bucket of 1,000 values/s, burst
+// 1,000, for the membership case, since AWS gives no figure) with 20 ms latency per request, and
+// 8 callers per class sending as fast as the client lets them for -scim.adaptive-duration.
+//
+// of-allowed is what AWS accepted over what the bucket could accept in that time (rate × time +
+// burst), startup included; throttled-% is the share of requests answered 429. The steady-
+// figures leave out the first quarter of the run (the startup: an unlimited client's first burst
+// meets 429s for everything in flight before it learns the rate), against rate × time, no burst.
+func BenchmarkAdaptiveRate(b *testing.B) {
+	type load struct {
+		class   string
+		callers int
+		allowed float64 // per second, in the bucket's unit
+		burst   float64
+	}
+	cases := []struct {
+		name  string
+		loads []load
+	}{
+		{"read", []load{{"read", 8, scimtest.AWSReadTPS, scimtest.AWSReadTPS}}},
+		{"write", []load{{"write", 8, scimtest.AWSWriteTPS, scimtest.AWSWriteTPS}}},
+		{"read+write", []load{{"read", 8, scimtest.AWSReadTPS, scimtest.AWSReadTPS}, {"write", 8, scimtest.AWSWriteTPS, scimtest.AWSWriteTPS}}},
+		{"membership", []load{{"membership", 8, 1000, 1000}}},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				limits := scimtest.AWSLimits()
+				limits.Membership = scimtest.Bucket{Rate: 1000, Burst: 1000}
+				srv := scimtest.New(scimtest.Options{BasePath: "/d-9067729b3d/scim/v2", Token: "t", Limits: limits,
+					Faults: scimtest.Faults{Latency: 20 * time.Millisecond}})
+				ts := httptest.NewServer(srv)
+				uids := make([]string, 100)
+				for i := range uids {
+					uids[i] = srv.AddUser(fmt.Sprintf("u%03d@example.com", i), fmt.Sprintf("00u%03d", i))
+				}
+				c, err := New(ts.URL+srv.BasePath(), func(context.Context, bool) (string, error) { return "t", nil })
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), *adaptiveDuration)
+				start := time.Now()
+				var wg sync.WaitGroup
+				accepted := make([]atomic.Int64, len(tc.loads))
+				for li, l := range tc.loads {
+					for w := range l.callers {
+						gid := srv.AddGroup(fmt.Sprintf("AWS_%s_%d", l.class, w), "")
+						wg.Go(func() {
+							for i := 0; ctx.Err() == nil; i++ {
+								var err error
+								cost := int64(1)
+								switch l.class {
+								case "read":
+									_, err = c.GetUser(ctx, uids[i%len(uids)])
+								case "write":
+									err = c.SetGroupExternalID(ctx, gid, fmt.Sprintf("00g%d", i))
+								case "membership":
+									if i%2 == 0 {
+										_, err = c.AddMembers(ctx, gid, uids)
+									} else {
+										_, err = c.RemoveMembers(ctx, gid, uids)
+									}
+									cost = int64(len(uids))
+								}
+								if err == nil {
+									accepted[li].Add(cost)
+								}
+							}
+						})
+					}
+				}
+				// Steady state: the figures from steadyFrom on, past the startup's first throttles.
+				steadyFrom := *adaptiveDuration / 4
+				time.Sleep(steadyFrom)
+				reqs0, thr0 := srv.TotalRequests(), srv.Throttled()
+				acc0 := make([]int64, len(tc.loads))
+				for li := range tc.loads {
+					acc0[li] = accepted[li].Load()
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+				steady := elapsed - steadyFrom
+				cancel()
+				st := c.Stats()
+				total := st.TotalRequests()
+				b.ReportMetric(100*float64(st.Throttles)/float64(total), "throttled-%")
+				b.ReportMetric(float64(total), "requests")
+				b.ReportMetric(float64(st.RateDecreases), "decreases")
+				b.Logf("429s by bucket: read %d write %d membership %d", srv.RateLimitedBy(scimtest.BucketRead), srv.RateLimitedBy(scimtest.BucketWrite), srv.RateLimitedBy(scimtest.BucketMembership))
+				b.ReportMetric(100*float64(srv.Throttled()-thr0)/float64(srv.TotalRequests()-reqs0), "steady-throttled-%")
+				for li, l := range tc.loads {
+					possible := l.allowed*elapsed.Seconds() + l.burst
+					b.ReportMetric(100*float64(accepted[li].Load())/possible, l.class+"-of-allowed-%")
+					b.ReportMetric(100*float64(accepted[li].Load()-acc0[li])/(l.allowed*steady.Seconds()), l.class+"-steady-of-allowed-%")
+				}
+				ts.Close()
+			}
+		})
+	}
+}
