@@ -47,7 +47,8 @@ func build(ctx context.Context) (*syncer.Handler, error) {
 		return nil, err
 	}
 	secrets := config.NewSecretStore(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID, cfg.SecretTTL)
-	client, err := scim.New(cfg.ScimURL, config.Token(secrets, config.KeyAWSSSOSCIMKey), scim.WithLogger(log))
+	client, err := scim.New(cfg.ScimURL, config.Token(secrets, config.KeyAWSSSOSCIMKey), scim.WithLogger(log),
+		scim.WithThrottleRetries(syncer.InvocationThrottleRetries))
 	if err != nil {
 		return nil, fmt.Errorf("scim client: %w", err)
 	}

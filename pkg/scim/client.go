@@ -414,6 +414,11 @@ func (a *attempt) schedule(ctx context.Context, resp *http.Response) (bool, erro
 				return false, nil
 			}
 			wait = max(wait, ra)
+			if resp.StatusCode == http.StatusTooManyRequests {
+				// A throttle's Retry-After is the wait, as in retryablehttp's DefaultBackoff: the
+				// adaptive limiter, not the backoff, slows a throttled client down.
+				wait = ra
+			}
 		}
 	}
 	if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {

@@ -27,22 +27,25 @@ import (
 // down as a whole instead of each caller retrying harder.
 //
 // Where this differs from the SDK, and why:
-//   - One decrease per round: a 429 lowers the rate only if its request was sent after the last
-//     decrease (the SDK lowers on every 429, so the answers to one burst drive it to the floor).
+//   - One decrease per round and per second: a 429 lowers the rate only if its request was sent
+//     after the last decrease and a second has passed since (the SDK lowers on every 429, so the
+//     answers to one burst, or random 429s that do not follow the rate, drive it to the floor).
 //   - Wmax is the rate AWS accepted (answers other than 429) when the limiter was unlimited, not
 //     the rate sent: an unlimited client sending 400/s into a 40/s budget starts near 40, not 280.
 const (
 	// limitBeta scales the rate down on throttling (the SDKs' 0.7).
 	limitBeta = 0.7
 	// limitMinRate is the floor, in requests per second: a throttled client still makes progress.
-	limitMinRate = 2.0
+	// 10 is 40 % of AWS's smallest documented SCIM budget (25/s per write API), so the two sync
+	// containers the template allows stay under it together at the floor; a lower floor would
+	// let 429s that do not follow the rate (a storm) stall the worker.
+	limitMinRate = 10.0
 	// limitGrowth is CUBIC's scale constant C (the SDKs' 0.4), in requests per second per s³.
 	limitGrowth = 0.4
 	// limitMaxRate: at this rate the limiter switches off again; well above AWS's 40/s so that
 	// probing a default budget never turns into an unlimited burst.
 	limitMaxRate = 200.0
-	// limitWindow is the send time assumed for a 429 whose request's send time is unknown
-	// (throttled): throttles closer together than this then count as one.
+	// limitWindow: decreases are at least this far apart (one per second, as before CUBIC).
 	limitWindow = time.Second
 )
 
@@ -183,14 +186,16 @@ func (l *limiter) answered(cost float64) {
 func (l *limiter) throttled() { l.throttledSent(l.now().Add(-limitWindow)) }
 
 // throttledSent is told of a 429 to a request sent at sent. A request sent before the last
-// decrease was paced at the old rate and says nothing about the new one: it is ignored. Otherwise
+// decrease was paced at the old rate and says nothing about the new one: it is ignored, and so is
+// any 429 within limitWindow of the last decrease (at most one decrease a second: 429s that do
+// not follow the rate, such as a storm of them, must not drive it to the floor). Otherwise
 // the rate falls to limitBeta times what was sent (or allowed, when lower; or accepted, when the
 // limiter was off), never below limitMinRate.
 func (l *limiter) throttledSent(sent time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if l.enabled && sent.Before(l.lastThrottle) {
+	if l.enabled && (sent.Before(l.lastThrottle) || now.Sub(l.lastThrottle) < limitWindow) {
 		return
 	}
 	cur := l.sent.rate(now)

@@ -106,7 +106,6 @@ func BenchmarkAdaptiveRate(b *testing.B) {
 				b.ReportMetric(100*float64(st.Throttles)/float64(total), "throttled-%")
 				b.ReportMetric(float64(total), "requests")
 				b.ReportMetric(float64(st.RateDecreases), "decreases")
-				b.Logf("429s by bucket: read %d write %d membership %d", srv.RateLimitedBy(scimtest.BucketRead), srv.RateLimitedBy(scimtest.BucketWrite), srv.RateLimitedBy(scimtest.BucketMembership))
 				b.ReportMetric(100*float64(srv.Throttled()-thr0)/float64(srv.TotalRequests()-reqs0), "steady-throttled-%")
 				for li, l := range tc.loads {
 					possible := l.allowed*elapsed.Seconds() + l.burst

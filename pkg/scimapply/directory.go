@@ -91,8 +91,8 @@ func WithSelection(match func(name string) bool) DirectoryOption {
 	return func(d *Directory) { d.selected = match }
 }
 
-// WithLookupConcurrency bounds concurrent per-user lookups (default 4: AWS's SCIM APIs share one
-// throttle per instance, 20 requests/s by its quotas page, with every other writer).
+// WithLookupConcurrency bounds concurrent per-user lookups (default 4: AWS's quotas page gives each
+// SCIM read API 40 requests/s per identity store, shared with every other client of the store).
 func WithLookupConcurrency(n int) DirectoryOption {
 	return func(d *Directory) {
 		if n > 0 {
