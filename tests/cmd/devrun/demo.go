@@ -45,7 +45,7 @@ func demoPlan() []delivery {
 			okta: func(w *world) error { return w.oktaDelete(readOnlyID) }},
 		{file: "hook-delivery-user-deactivate.json", story: "10:19 Carol deactivated",
 			okta: func(w *world) error { return w.oktaDeactivate(carolID) }},
-		{file: "hook-delivery-base64.json", story: "10:20 Carol added to AWS_ReadOnly (API Gateway base64-encoded the body)"},
+		{file: "hook-delivery-base64.json", story: "10:20 Carol, deactivated, added to AWS_ReadOnly (base64-encoded body; a deactivated user gets no AWS membership)"},
 		{file: "hook-delivery-user-suspend.json", story: "10:21 Bob suspended (he keeps his groups: Okta blocks his sign-in)",
 			okta: func(w *world) error { return w.oktaStatus(bobID, "SUSPENDED") }},
 		{file: "hook-delivery-user-unsuspend.json", story: "10:22 Bob unsuspended",
