@@ -125,12 +125,17 @@ func (v Verdict) String() string {
 // Classify compares a winning change with the ledger's mark for its key (found reports whether
 // there is one). Times compare at millisecond precision, the precision of Okta's published and of
 // the table; otherwise the order is membership's ([membership.Decide]: newer wins, on a tie remove
-// beats add, then the greater event uuid).
+// beats add, then the greater event uuid). A pending mark of the same time and op is a claim whose
+// SCIM write was not confirmed (a container that died, a PATCH that failed): Apply, do it again.
+// A pending newer one is a change being applied now: Stale, as an applied one.
 func Classify(c membership.Change, m membership.Mark, found bool) Verdict {
 	if !found || m.IsZero() {
 		return Apply
 	}
 	if c.Published.UnixMilli() == m.Published.UnixMilli() && c.Kind == m.Kind {
+		if m.Pending {
+			return Apply
+		}
 		return Applied
 	}
 	if membership.Decide(c, m) == membership.DecisionStale {
@@ -149,6 +154,15 @@ type Ledger interface {
 	// PutReport is Put that also says, per record (same index), whether it was written: false
 	// when a newer mark was recorded (the write lost) or the write failed (then in the error).
 	PutReport(ctx context.Context, records []Record) ([]bool, error)
+	// Claim records membership changes as pending before their SCIM write, under Put's
+	// condition (claim.go, the single-writer rule): claimed[i] false means a change that wins
+	// over records[i] is recorded, claimed or applied, and records[i] must not be written to
+	// SCIM.
+	Claim(ctx context.Context, records []Record) (claimed []bool, err error)
+	// Finalize turns claims into applied marks where the stored mark is still exactly the claim
+	// (published, op, event uuid): final[i] false means a newer change claimed the key during
+	// the SCIM write; that change's mark decides what AWS must hold (claim.go, [Target]).
+	Finalize(ctx context.Context, records []Record) (final []bool, err error)
 }
 
 // DynamoDBAPI is the subset of the DynamoDB client the ledger uses.
@@ -158,8 +172,9 @@ type DynamoDBAPI interface {
 }
 
 // Table is the DynamoDB ledger. Table layout: partition key pk (S) = Key.String(); attributes
-// published (N, epoch millis), op (S), eventUuid (S), name (S, group name marks only), expiresAt
-// (N, epoch seconds, the TTL attribute).
+// published (N, epoch millis), op (S), eventUuid (S), name (S, group name marks only), pending
+// (BOOL, true on a claimed membership mark whose SCIM write is not confirmed yet; absent once
+// applied), expiresAt (N, epoch seconds, the TTL attribute).
 type Table struct {
 	api         DynamoDBAPI
 	name        string
@@ -259,6 +274,12 @@ func (t *Table) Put(ctx context.Context, records []Record) error {
 // and was stored (a ConditionalCheckFailedException means a newer mark is recorded: false, no
 // error).
 func (t *Table) PutReport(ctx context.Context, records []Record) ([]bool, error) {
+	return t.writeAll(ctx, records, writePut)
+}
+
+// writeAll writes records concurrently (bounded) in mode; written[i] says whether records[i]
+// passed its condition.
+func (t *Table) writeAll(ctx context.Context, records []Record, mode writeMode) ([]bool, error) {
 	written := make([]bool, len(records))
 	var (
 		wg   sync.WaitGroup
@@ -271,14 +292,14 @@ func (t *Table) PutReport(ctx context.Context, records []Record) ([]bool, error)
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			mu.Lock()
-			errs = append(errs, fmt.Errorf("ledger: put %s: %w", PK(r.Key), ctx.Err()))
+			errs = append(errs, fmt.Errorf("ledger: %s %s: %w", mode, PK(r.Key), ctx.Err()))
 			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			ok, err := t.put(ctx, r)
+			ok, err := t.write(ctx, r, mode)
 			written[i] = ok // distinct indexes: no lock needed
 			if err != nil {
 				mu.Lock()
@@ -291,8 +312,11 @@ func (t *Table) PutReport(ctx context.Context, records []Record) ([]bool, error)
 	return written, errors.Join(errs...)
 }
 
-// put writes one record; written is false when the condition failed (a newer mark is recorded).
-func (t *Table) put(ctx context.Context, r Record) (written bool, err error) {
+// write stores r as mode says (put, claim, finalize) with that mode's condition (conditionOf).
+// DynamoDB evaluates a PutItem's ConditionExpression against the item as stored and writes only
+// if it holds, atomically, answering ConditionalCheckFailedException otherwise (DynamoDB API
+// Reference, PutItem: ConditionExpression; "Condition expressions" in the Developer Guide).
+func (t *Table) write(ctx context.Context, r Record, mode writeMode) (written bool, err error) {
 	p := strconv.FormatInt(r.Mark.Published.UnixMilli(), 10)
 	item := map[string]types.AttributeValue{
 		"pk":        &types.AttributeValueMemberS{Value: PK(r.Key)},
@@ -304,18 +328,22 @@ func (t *Table) put(ctx context.Context, r Record) (written bool, err error) {
 	if r.Mark.Name != "" {
 		item["name"] = &types.AttributeValueMemberS{Value: r.Mark.Name}
 	}
+	if mode == writeClaim {
+		item["pending"] = &types.AttributeValueMemberBOOL{Value: true}
+	}
+	cond, values := conditionOf(r.Mark, mode)
 	_, err = t.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(t.name),
 		Item:                      item,
-		ConditionExpression:       aws.String("attribute_not_exists(pk) OR published <= :p"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberN{Value: p}},
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: values,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return false, nil // a newer change is recorded: that one decides
 	}
 	if err != nil {
-		return false, fmt.Errorf("ledger: put %s: %w", PK(r.Key), err)
+		return false, fmt.Errorf("ledger: %s %s: %w", mode, PK(r.Key), err)
 	}
 	return true, nil
 }
@@ -348,6 +376,9 @@ func decode(item map[string]types.AttributeValue) (Key, membership.Mark, error) 
 	}
 	if s, ok := item["name"].(*types.AttributeValueMemberS); ok {
 		e.Name = s.Value
+	}
+	if b, ok := item["pending"].(*types.AttributeValueMemberBOOL); ok {
+		e.Pending = b.Value
 	}
 	return k, e, nil
 }
@@ -384,18 +415,34 @@ func (m *Memory) Put(ctx context.Context, records []Record) error {
 
 // PutReport implements Ledger with the same condition as Table.
 func (m *Memory) PutReport(_ context.Context, records []Record) ([]bool, error) {
+	return m.writeAll(records, writePut), nil
+}
+
+// Claim implements Ledger with the same condition as Table.
+func (m *Memory) Claim(_ context.Context, records []Record) ([]bool, error) {
+	return m.writeAll(records, writeClaim), nil
+}
+
+// Finalize implements Ledger with the same condition as Table.
+func (m *Memory) Finalize(_ context.Context, records []Record) ([]bool, error) {
+	return m.writeAll(records, writeFinalize), nil
+}
+
+func (m *Memory) writeAll(records []Record, mode writeMode) []bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	written := make([]bool, len(records))
 	for i, r := range records {
-		if old, ok := m.m[r.Key]; ok && old.Published.UnixMilli() > r.Mark.Published.UnixMilli() {
+		r.Mark.Published = time.UnixMilli(r.Mark.Published.UnixMilli()).UTC()
+		r.Mark.Pending = mode == writeClaim
+		old, found := m.m[r.Key]
+		if !holds(r.Mark, old, found, mode) {
 			continue
 		}
-		r.Mark.Published = time.UnixMilli(r.Mark.Published.UnixMilli()).UTC()
 		m.m[r.Key] = r.Mark
 		written[i] = true
 	}
-	return written, nil
+	return written
 }
 
 // Len returns the number of entries (tests).

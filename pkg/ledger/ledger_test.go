@@ -100,14 +100,33 @@ func (f *fakeDynamo) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...
 	if f.failPut != nil {
 		return nil, f.failPut
 	}
-	if *in.ConditionExpression != "attribute_not_exists(pk) OR published <= :p" {
-		return nil, fmt.Errorf("unexpected condition %q", *in.ConditionExpression)
-	}
 	pk := in.Item["pk"].(*types.AttributeValueMemberS).Value
-	if old, ok := f.items[pk]; ok {
-		if old["published"].(*types.AttributeValueMemberN).Value > in.ExpressionAttributeValues[":p"].(*types.AttributeValueMemberN).Value {
-			return nil, &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
+	// The fake evaluates the conditions the ledger sends (conditionOf) with holds; moto_test.go
+	// checks the same contract against DynamoDB's own evaluation of the expressions.
+	_, rec, err := decode(in.Item)
+	if err != nil {
+		return nil, err
+	}
+	mode := writePut
+	if rec.Pending {
+		mode = writeClaim
+	}
+	want, _ := conditionOf(rec, mode)
+	if *in.ConditionExpression != want {
+		if fin, _ := conditionOf(rec, writeFinalize); *in.ConditionExpression != fin {
+			return nil, fmt.Errorf("unexpected condition %q", *in.ConditionExpression)
 		}
+		mode = writeFinalize
+	}
+	old, found := f.items[pk]
+	var oldMark membership.Mark
+	if found {
+		if _, oldMark, err = decode(old); err != nil {
+			return nil, err
+		}
+	}
+	if !holds(rec, oldMark, found, mode) {
+		return nil, &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed")}
 	}
 	f.items[pk] = in.Item
 	return &dynamodb.PutItemOutput{}, nil

@@ -99,4 +99,10 @@ func TestTableAgainstMoto(t *testing.T) {
 	}
 	// Status marks keep their contract on DynamoDB's own conditional writes.
 	checkStatusMarks(t, tab)
+	// So do claims, and the single-writer protocol under random interleavings (claim.go): the
+	// condition expressions are evaluated by the emulator, not by the fake's holds.
+	checkClaims(t, tab)
+	for seed := range uint64(80) {
+		runModel(t, seed, tab, Key{GroupID: "00gM", UserID: fmt.Sprintf("00uM%03d", seed)})
+	}
 }

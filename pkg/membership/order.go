@@ -16,6 +16,10 @@ type Mark struct {
 	// Name is the Okta group name a group's name mark records (see pkg/syncer's renames); empty
 	// in membership marks.
 	Name string
+	// Pending marks a membership change claimed before its SCIM write and not confirmed yet
+	// (pkg/ledger's Claim and Finalize, the single-writer rule): the change decides the key's
+	// order, but AWS may not reflect it.
+	Pending bool
 }
 
 // MarkOf returns the mark to store after c was applied (or found already true).
