@@ -171,7 +171,7 @@ func hookBody(t *testing.T, req events.APIGatewayProxyRequest) []byte {
 	return b
 }
 
-// expectedChanges is what DESIGN.md says a delivery must yield: one change per SUCCESS event of a
+// expectedChanges is what the README (Architecture: the hook) says a delivery must yield: one change per SUCCESS event of a
 // relevant type whose group (if it has one) starts with AWS_, targets found by type.
 func expectedChanges(t *testing.T, body []byte) []membership.Change {
 	t.Helper()

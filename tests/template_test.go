@@ -38,7 +38,7 @@ var templateFunctions = map[string]string{
 	"ReconcileFunction": "reconcile",
 }
 
-// The runtime contract (DESIGN.md and the team brief): exactly these variables per function.
+// The runtime contract (README, "Environment variables the functions read"): exactly these variables per function.
 var (
 	commonEnv = []string{"SECRET_ID", "GROUP_PREFIX", "GROUP_REGEX", "LOG_LEVEL", "METRICS_NAMESPACE"}
 	wantEnv   = map[string][]string{

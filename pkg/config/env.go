@@ -1,5 +1,5 @@
-// Package config reads the runtime contract of the three functions: environment variables (see
-// DESIGN.md) and the Secrets Manager secret, cached with a TTL so a rotated secret is picked up
+// Package config reads the runtime contract of the three functions: environment variables (the
+// README's "Environment variables the functions read") and the Secrets Manager secret, cached with a TTL so a rotated secret is picked up
 // without a redeploy.
 package config
 

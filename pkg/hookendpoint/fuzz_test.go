@@ -107,7 +107,7 @@ func authValues(single map[string]string, multi map[string][]string, name string
 	return out
 }
 
-// documented are the statuses the hook documents (DESIGN.md, events/README.md). 500 is
+// documented are the statuses the hook documents (README, events/README.md). 500 is
 // documented too, but only for secret and queue failures, which these fakes never produce.
 var documented = map[int]bool{200: true, 204: true, 400: true, 401: true, 405: true, 413: true, 415: true}
 

@@ -327,7 +327,7 @@ func (c *Client) do(ctx context.Context, cl call) (result, error) {
 		// 404/409 are answers callers expect and branch on; give-ups after 401, 429 and 5xx
 		// are what an operator needs to see.
 		level := slog.LevelDebug
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		if ClassOf(resp.StatusCode).Transient() || resp.StatusCode == http.StatusNotImplemented {
 			level = slog.LevelWarn
 		}
 		c.log.LogAttrs(ctx, level, "scim request failed",
@@ -366,8 +366,8 @@ func (a *attempt) checkRetry(ctx context.Context, resp *http.Response, err error
 	if a.lim != nil && resp.StatusCode != http.StatusTooManyRequests {
 		a.lim.answered(a.cost)
 	}
-	switch code := resp.StatusCode; {
-	case code == http.StatusUnauthorized:
+	switch ClassOf(resp.StatusCode) {
+	case StatusUnauthorized:
 		c.stats.unauthorized.Add(1)
 		if a.refreshed {
 			return false, nil
@@ -380,13 +380,13 @@ func (a *attempt) checkRetry(ctx context.Context, resp *http.Response, err error
 		a.token, a.refreshed, a.wait = tok, true, 0
 		c.stats.retries.Add(1)
 		return true, nil
-	case code == http.StatusTooManyRequests:
+	case StatusThrottled:
 		c.stats.throttles.Add(1)
 		if a.lim != nil {
 			a.lim.throttledSent(a.sentAt)
 		}
 		return a.schedule(ctx, resp)
-	case code >= 500 && code != http.StatusNotImplemented:
+	case StatusServer:
 		c.stats.serverErrors.Add(1)
 		return a.schedule(ctx, resp)
 	}

@@ -20,7 +20,8 @@
 //     it now answers 400), so an empty input sends nothing. Renames use
 //     {"op":"replace","path":"displayName","value":…}.
 //
-// Retries live in the HTTP layer, configured once per client: 429 and 5xx (except 501) and
+// Retries live in the HTTP layer, configured once per client: 429 and 5xx (except 501: [ClassOf]
+// is the one classification of statuses, also read by the sync worker and the applier) and
 // transport errors are re-sent up to WithMaxRetries times, waiting an exponential backoff with
 // jitter (WithBackoff) or the server's Retry-After (seconds or an HTTP date) when that is
 // longer. The client gives up early, returning the *APIError with RetryAfter set, when the

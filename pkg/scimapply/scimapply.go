@@ -7,7 +7,6 @@ package scimapply
 import (
 	"context"
 	"errors"
-	"net/http"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 )
@@ -49,25 +48,20 @@ var (
 )
 
 // status returns the HTTP status of a SCIM error (0 when it is not an API error).
-func status(err error) int {
-	var ae *scim.APIError
-	if errors.As(err, &ae) {
-		return ae.Status
-	}
-	return 0
-}
+func status(err error) int { return scim.StatusOf(err) }
 
 // Fatal reports whether err means that further SCIM requests in this invocation are pointless:
 // the token was rejected (pkg/scim already re-read the secret once) or the context ended.
 func Fatal(err error) bool {
-	return errors.Is(err, scim.ErrUnauthorized) || status(err) == http.StatusUnauthorized ||
+	return errors.Is(err, scim.ErrUnauthorized) || scim.ClassOf(status(err)) == scim.StatusUnauthorized ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // perUserRetryable reports whether a failed chunk PATCH should be retried one user at a time: a
 // 4xx that names the request's content (a user deleted meanwhile, an id AWS rejects), not the
-// token (401), the rate limit (429) or the service (5xx).
+// token (401), the rate limit (429) or the service (5xx, 501 included: an operation AWS does not
+// implement fails for each user alike).
 func perUserRetryable(err error) bool {
 	s := status(err)
-	return s >= 400 && s < 500 && s != http.StatusUnauthorized && s != http.StatusTooManyRequests
+	return s < 500 && scim.ClassOf(s) == scim.StatusRequest && s != 0
 }

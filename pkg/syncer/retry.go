@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -92,13 +91,11 @@ type Visibility interface {
 }
 
 // classOf classifies a SCIM error of one user's change: throttling, server errors, transport
-// errors, a rejected token and an ended context are transient; any other 4xx names the change.
+// errors, a rejected token and an ended context are transient; any other answer (a 4xx, or 501
+// for an operation AWS does not implement: scim.ClassOf) names the change.
 func classOf(err error) failClass {
-	var ae *scim.APIError
-	if !errors.As(err, &ae) || errors.Is(err, scim.ErrUnauthorized) {
-		return failTransient
-	}
-	if ae.Status == http.StatusTooManyRequests || ae.Status >= 500 || ae.Status == http.StatusUnauthorized {
+	s := scim.StatusOf(err)
+	if s == 0 || errors.Is(err, scim.ErrUnauthorized) || scim.ClassOf(s).Transient() {
 		return failTransient
 	}
 	return failSelf

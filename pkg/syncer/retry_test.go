@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim/scimtest"
 )
 
@@ -166,5 +168,25 @@ func TestUndecodableIsDeadLetteredAtOnce(t *testing.T) {
 	}
 	if dead := w.dlq.sent(); len(dead) != 1 || !strings.Contains(dead[0].Reason, "undecodable") || dead[0].Body != `{"v":1,"change":{}}` {
 		t.Fatalf("dead letters %+v", dead)
+	}
+}
+
+// TestClassOfFollowsSCIMStatusClass: a change's failure is transient exactly when scim.ClassOf
+// says the status may succeed later; 501 names the change (AWS does not implement the operation).
+func TestClassOfFollowsSCIMStatusClass(t *testing.T) {
+	for _, code := range []int{400, 401, 403, 404, 409, 429, 500, 501, 502, 503} {
+		want := failSelf
+		if scim.ClassOf(code).Transient() {
+			want = failTransient
+		}
+		if got := classOf(fmt.Errorf("patch: %w", &scim.APIError{Status: code})); got != want {
+			t.Errorf("%d: class %v, want %v", code, got, want)
+		}
+	}
+	if classOf(errors.New("connection reset")) != failTransient || classOf(scim.ErrUnauthorized) != failTransient {
+		t.Error("transport errors and a rejected token are transient")
+	}
+	if classOf(&scim.APIError{Status: http.StatusNotImplemented}) != failSelf {
+		t.Error("501 must not be retried as transient")
 	}
 }

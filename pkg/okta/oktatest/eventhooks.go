@@ -17,7 +17,8 @@ package oktatest
 //
 // Choices of the fake where Okta documents nothing: a 400 is E0000001 with an errorCauses entry
 // naming the bad field; the URI must be https:// except for a loopback host (local tests); at most
-// maxEventHooks hooks exist at once (DESIGN.md's 25 per org).
+// maxEventHooks hooks exist at once (Okta help, "Create an event hook": "A maximum of 25 event
+// hooks are allowed for each org").
 
 import (
 	"bytes"
