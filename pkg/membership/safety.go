@@ -3,6 +3,7 @@ package membership
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Limits guard removals against bad input: an Okta outage, a wrong filter or a partial read must
@@ -24,6 +25,10 @@ type Verdict struct {
 	// Suspicious: blocked because the desired set is empty while the group has members (an
 	// empty or failed answer), not because of the cap.
 	Suspicious bool
+	// Partial: the source listed fewer members than its own count of the group (GroupPlan's
+	// Listed < Counted), so the listing may be incomplete; such a group removes nobody. Set
+	// whether or not the plan has removals.
+	Partial bool
 }
 
 // Filter returns p without its removals when v blocks them.
@@ -46,19 +51,30 @@ func Check(p Plan, desiredCount, actualCount int, l Limits) Verdict {
 // source's answer was empty (Listed 0) or members it granted could not be linked, but not when
 // the source listed members and every one of them is revoked by its status (Listed > 0 and
 // Revoked == Listed: a break-glass group whose only member was deactivated must be emptied).
+//
+// A group whose source listed fewer members than its own count (Counted > Listed) removes nobody
+// either: the listing may be partial ([Verdict.Partial]).
 func CheckGroup(gp GroupPlan, l Limits) Verdict {
+	v := Verdict{AllowRemovals: true, Partial: gp.Counted > gp.Listed}
 	n := len(gp.Plan.Removes)
 	if n == 0 {
-		return Verdict{AllowRemovals: true}
+		return v
+	}
+	var reasons []string
+	if v.Partial {
+		reasons = append(reasons, fmt.Sprintf("Okta listed %d members of %d: the member listing may be partial, removing none from this group", gp.Listed, gp.Counted))
 	}
 	allRevoked := gp.Listed > 0 && gp.Revoked == gp.Listed
 	if gp.Desired == 0 && gp.Actual > 0 && !l.AllowEmptyDesired && !allRevoked {
-		return Verdict{Suspicious: true, Reason: fmt.Sprintf("desired membership is empty but the group has %d members: suspicious answer, removing none (allow empty groups to permit)", gp.Actual)}
+		v.Suspicious = true
+		reasons = append(reasons, fmt.Sprintf("desired membership is empty but the group has %d members: suspicious answer, removing none (allow empty groups to permit)", gp.Actual))
+	} else if l.MaxRemovals >= 0 && n > l.MaxRemovals {
+		reasons = append(reasons, fmt.Sprintf("plan removes %d members, more than the cap of %d: removing none", n, l.MaxRemovals))
 	}
-	if l.MaxRemovals >= 0 && n > l.MaxRemovals {
-		return Verdict{Reason: fmt.Sprintf("plan removes %d members, more than the cap of %d: removing none", n, l.MaxRemovals)}
+	if len(reasons) > 0 {
+		v.AllowRemovals, v.Reason = false, strings.Join(reasons, "; ")
 	}
-	return Verdict{AllowRemovals: true}
+	return v
 }
 
 // GroupPlan is one group's plan with the set sizes it was made from (see [Check]).
@@ -71,6 +87,9 @@ type GroupPlan struct {
 	// Zero values (unknown) keep the empty-desired rule as strict as [Check].
 	Listed  int
 	Revoked int
+	// Counted is the source's own count of the group's members (Okta's usersCount), 0 when
+	// unknown; a listing shorter than it may be partial.
+	Counted int
 }
 
 // RunVerdict is the result of [CheckRun].
@@ -79,6 +98,8 @@ type RunVerdict struct {
 	Groups map[string]Verdict
 	// Removals is the total planned removals of the run, blocked ones included.
 	Removals int
+	// OverCap: Removals exceeds MaxRemovals, so the run removes none.
+	OverCap bool
 	// Blocked lists, sorted, the groups that planned removals and may not make them.
 	Blocked []string
 }
@@ -95,13 +116,13 @@ func CheckRun(plans map[string]GroupPlan, l Limits) RunVerdict {
 		rv.Groups[id] = CheckGroup(gp, perGroup)
 		rv.Removals += len(gp.Plan.Removes)
 	}
-	overCap := l.MaxRemovals >= 0 && rv.Removals > l.MaxRemovals
+	rv.OverCap = l.MaxRemovals >= 0 && rv.Removals > l.MaxRemovals
 	for id, gp := range plans {
 		if len(gp.Plan.Removes) == 0 {
 			continue
 		}
 		v := rv.Groups[id]
-		if v.AllowRemovals && overCap {
+		if v.AllowRemovals && rv.OverCap {
 			v = Verdict{Reason: fmt.Sprintf("run plans %d removals, more than the cap of %d: removing none", rv.Removals, l.MaxRemovals)}
 			rv.Groups[id] = v
 		}

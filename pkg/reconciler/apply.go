@@ -76,39 +76,34 @@ func (r *run) deferToEvents(ctx, work context.Context, g *groupRun) {
 	g.plan.removes = slices.DeleteFunc(g.plan.removes, newer)
 }
 
-// safety applies the removal rules to the whole run (membership.CheckRun): a group whose Okta
-// answer was empty while SCIM has members removes nobody, and a run planning more removals than
-// MAX_REMOVALS removes nobody at all. On top of those, a group whose Okta member listing is
-// shorter than Okta's own count of it removes nobody (partialReason). Adds are never blocked.
+// safety applies the removal rules to the whole run, all of them decided by membership.CheckRun:
+// a group whose Okta answer was empty while SCIM has members removes nobody, a group whose Okta
+// member listing is shorter than Okta's own count of it removes nobody, and a run planning more
+// removals than MAX_REMOVALS removes nobody at all. Adds are never blocked.
 func (r *run) safety(ctx context.Context) {
 	read := r.groupsIn(stateRead)
 	plans := make(map[string]membership.GroupPlan, len(read))
 	for _, g := range read {
-		plans[g.okta.ID] = membership.GroupPlan{Plan: membership.Plan{Removes: scimIDs(g.plan.removes)}, Desired: g.plan.desired, Actual: g.plan.actual,
+		gp := membership.GroupPlan{Plan: membership.Plan{Removes: scimIDs(g.plan.removes)}, Desired: g.plan.desired, Actual: g.plan.actual,
 			Listed: g.read.listed, Revoked: g.read.deprovisioned}
-		r.removals += len(g.plan.removes)
+		if g.okta.HasCount {
+			gp.Counted = g.okta.UsersCount
+		}
+		plans[g.okta.ID] = gp
 	}
 	lim := membership.Limits{MaxRemovals: r.cfg.MaxRemovals, AllowEmptyDesired: r.cfg.AllowEmptyGroups}
-	rv := membership.CheckRun(plans, lim)
-	r.capExceeded = lim.MaxRemovals >= 0 && rv.Removals > lim.MaxRemovals
+	r.verdict = membership.CheckRun(plans, lim)
 	for _, g := range read {
-		v := rv.Groups[g.okta.ID]
-		reason := v.Reason
-		if pr := partialReason(g); pr != "" {
+		v := r.verdict.Groups[g.okta.ID]
+		if v.Partial {
 			g.plan.partial = true
 			r.log.WarnContext(ctx, "Okta member listing may be partial: this group's removals are withheld", "group", g.okta.Name,
 				"group_id", g.okta.ID, "okta_listed", g.read.listed, "okta_count", g.okta.UsersCount, "removals_withheld", len(g.plan.removes))
-			if v.AllowRemovals {
-				reason = pr
-			} else {
-				reason = pr + "; " + v.Reason
-			}
-		} else if v.AllowRemovals {
+		}
+		if v.AllowRemovals || len(g.plan.removes) == 0 {
 			continue
 		}
-		if len(g.plan.removes) == 0 {
-			continue
-		}
+		reason := v.Reason
 		g.plan.suspicious = v.Suspicious
 		g.plan.blocked, g.plan.blockReason = len(g.plan.removes), reason
 		g.plan.blockedMembers = g.plan.removes
@@ -127,13 +122,6 @@ func (r *run) safety(ctx context.Context) {
 // Okta between the two reads also makes the listing shorter: its removal then waits one run,
 // which is harmless. More members than counted (added meanwhile) is fine, and without a count
 // (HasCount false) the listing is taken as it is.
-func partialReason(g *groupRun) string {
-	if !g.okta.HasCount || g.read.listed >= g.okta.UsersCount {
-		return ""
-	}
-	return fmt.Sprintf("Okta listed %d members of %d: the member listing may be partial, removing none from this group", g.read.listed, g.okta.UsersCount)
-}
-
 func scimIDs(ms []scimapply.Member) []string {
 	ids := make([]string, len(ms))
 	for i, m := range ms {
@@ -348,8 +336,8 @@ func (r *run) summary() Summary {
 		}
 	}
 	s.Blocked = s.RemovalsBlocked > 0
-	if r.capExceeded {
-		s.BlockedReason = fmt.Sprintf("run plans %d removals, more than MAX_REMOVALS=%d: removing none", r.removals, r.cfg.MaxRemovals)
+	if r.verdict.OverCap {
+		s.BlockedReason = fmt.Sprintf("run plans %d removals, more than MAX_REMOVALS=%d: removing none", r.verdict.Removals, r.cfg.MaxRemovals)
 	} else if len(reasons) > 0 {
 		s.BlockedReason = strings.Join(reasons, "; ")
 	}

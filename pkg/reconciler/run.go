@@ -111,9 +111,8 @@ type run struct {
 	orphans          []OrphanGroup
 	links            *links
 	selected         int
-	capExceeded      bool
-	removals         int
-	unknownUsers     map[string]string // Okta user id → login
+	verdict          membership.RunVerdict // the removal rules' decision for the run (safety)
+	unknownUsers     map[string]string     // Okta user id → login
 	scimUnauthorized atomic.Bool
 	oktaUnauthorized atomic.Bool
 
@@ -218,9 +217,9 @@ func (r *run) execute(ctx, work context.Context) error {
 	if r.stopped() {
 		return r.fatalErr()
 	}
-	if r.capExceeded {
+	if r.verdict.OverCap {
 		return fmt.Errorf("reconcile: %w: the run planned %d removals, more than MAX_REMOVALS=%d, so it removed none (adds were applied); check Okta and the plan in the logs before raising the cap",
-			ErrRemovalsBlocked, r.removals, r.cfg.MaxRemovals)
+			ErrRemovalsBlocked, r.verdict.Removals, r.cfg.MaxRemovals)
 	}
 	return nil
 }
