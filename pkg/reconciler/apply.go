@@ -154,7 +154,8 @@ func (r *run) apply(ctx, work context.Context, g *groupRun) {
 				return
 			}
 			if errors.Is(err, scimapply.ErrIdentityConflict) {
-				r.met.Count("GroupIdentityConflicts", 1)
+				r.identityConflict(ctx, g, err)
+				return
 			}
 			r.skip(ctx, g, "SCIM group creation: "+err.Error())
 			return
@@ -342,6 +343,10 @@ func (r *run) summary() Summary {
 		s.BlockedReason = strings.Join(reasons, "; ")
 	}
 	s.Orphans = r.orphans
+	r.conflictMu.Lock()
+	s.IdentityConflicts = slices.Clone(r.conflicts)
+	r.conflictMu.Unlock()
+	slices.SortFunc(s.IdentityConflicts, func(a, b IdentityConflict) int { return strings.Compare(a.GroupID, b.GroupID) })
 	for _, o := range r.orphans {
 		s.Errors = append(s.Errors, fmt.Sprintf("orphan AWS group %q (%s, externalId %s): %s", o.Group, o.SCIMGroupID, o.ExternalID, o.Reason))
 	}

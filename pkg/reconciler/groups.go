@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 
@@ -48,11 +47,12 @@ func (ix *groupIndex) listLocked(ctx context.Context, api SCIM) error {
 }
 
 // resolveGroups lists the AWS groups once (100 per request) and gives every selected Okta group
-// the AWS group carrying its id. When several carry it (duplicates made before the identity
-// rule), the one named as the Okta group is used, else the oldest id; the others are orphans,
-// never written. Groups with no AWS group carrying their id are resolved one by one when read
-// (adoption by name, [scimapply.Directory.Resolve]). The listing also finds the AWS groups that
-// carry the id of a deleted Okta group ([run.findOrphans]).
+// the AWS group carrying its id, by the identity rule's [scimapply.UniqueGroup]: when several
+// carry it (a second group given the id by hand), none of them is the group's, and the group is
+// skipped as an identity conflict: no adds, no removes, no adoption, no rename, whatever order
+// AWS listed them in ([run.identityConflict]). Groups with no AWS group carrying their id are
+// resolved one by one when read (adoption by name, [scimapply.Directory.Resolve]). The listing
+// also finds the AWS groups that carry the id of a deleted Okta group ([run.findOrphans]).
 func (r *run) resolveGroups(ctx context.Context) {
 	pending := r.groupsIn(stateListed)
 	if len(pending) == 0 {
@@ -67,15 +67,13 @@ func (r *run) resolveGroups(ctx context.Context) {
 		return
 	}
 	for _, g := range pending {
-		cands := r.index.byExternal[g.okta.ID]
-		if len(cands) == 0 {
+		use, err := scimapply.UniqueGroup(g.okta.ID, r.index.byExternal[g.okta.ID])
+		switch {
+		case errors.Is(err, scimapply.ErrGroupNotFound):
 			continue
-		}
-		use := pickGroup(cands, g.okta.Name)
-		for _, o := range cands {
-			if o.ID != use.ID {
-				r.orphan(ctx, o, fmt.Sprintf("a second AWS group carrying Okta group %s (%q), whose AWS group is %q (%s)", g.okta.ID, g.okta.Name, use.DisplayName, use.ID))
-			}
+		case err != nil:
+			r.identityConflict(ctx, g, err)
+			continue
 		}
 		if err := r.dir.Check(use); err != nil {
 			// Renamed out of the selection in AWS: left alone (read() skips it with the reason).
@@ -86,13 +84,26 @@ func (r *run) resolveGroups(ctx context.Context) {
 	}
 }
 
-// pickGroup chooses among AWS groups carrying one Okta id: the one named as the Okta group, else
-// the smallest id (stable from run to run).
-func pickGroup(cands []scim.Group, name string) scim.Group {
-	if i := slices.IndexFunc(cands, func(g scim.Group) bool { return g.DisplayName == name }); i >= 0 {
-		return cands[i]
+// identityConflict skips g because of an identity conflict (several AWS groups carrying its id,
+// or its name held by another Okta group's AWS group): nothing is written for it. It is counted
+// (GroupIdentityConflicts, alarm) and listed in the summary's identityConflicts and skipped.
+func (r *run) identityConflict(ctx context.Context, g *groupRun, err error) {
+	r.met.Count("GroupIdentityConflicts", 1)
+	c := IdentityConflict{Group: g.okta.Name, GroupID: g.okta.ID, Reason: err.Error()}
+	var dup *scimapply.DuplicateExternalID
+	var other *scimapply.IdentityConflict
+	switch {
+	case errors.As(err, &dup):
+		c.SCIMGroupIDs = dup.SCIMGroupIDs()
+	case errors.As(err, &other):
+		c.SCIMGroupIDs = []string{other.SCIMGroupID}
 	}
-	return slices.MinFunc(cands, func(a, b scim.Group) int { return strings.Compare(a.ID, b.ID) })
+	r.conflictMu.Lock()
+	r.conflicts = append(r.conflicts, c)
+	r.conflictMu.Unlock()
+	r.log.ErrorContext(ctx, "group identity conflict: the group is not reconciled, nothing is written for it",
+		"group", g.okta.Name, "group_id", g.okta.ID, "scim_group_ids", c.SCIMGroupIDs, "error", err.Error())
+	r.skip(ctx, g, "identity conflict: "+err.Error())
 }
 
 // resolveGroup finds one group's AWS group by the identity rule, when the listing did not.

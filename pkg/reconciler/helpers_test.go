@@ -68,10 +68,16 @@ func (s *syncBuffer) Reset() {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureSCIM(t, scimtest.Options{Seed: 1, EmptyRemove: scimtest.EmptyRemoveEmptiesGroup})
+}
+
+// newFixtureSCIM is newFixture with the SCIM emulator built from opts.
+func newFixtureSCIM(t *testing.T, opts scimtest.Options) *fixture {
+	t.Helper()
 	f := &fixture{
 		t:         t,
 		okta:      oktatest.New(oktatest.Options{Token: oktaToken}),
-		scim:      scimtest.New(scimtest.Options{Seed: 1, EmptyRemove: scimtest.EmptyRemoveEmptiesGroup}),
+		scim:      scimtest.New(opts),
 		logs:      &syncBuffer{},
 		metrics:   &syncBuffer{},
 		oktaUser:  map[string]string{},

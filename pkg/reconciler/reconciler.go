@@ -146,6 +146,14 @@ type OrphanGroup struct {
 	Reason      string `json:"reason"`
 }
 
+// IdentityConflict is a selected group the identity rule found no single AWS group for.
+type IdentityConflict struct {
+	Group        string   `json:"group"`
+	GroupID      string   `json:"groupId"`
+	SCIMGroupIDs []string `json:"scimGroupIds"` // the AWS groups involved, sorted
+	Reason       string   `json:"reason"`
+}
+
 // SkippedGroup is a selected group the run could not reconcile, and why.
 type SkippedGroup struct {
 	Group   string `json:"group"`
@@ -224,11 +232,15 @@ type Summary struct {
 	SuspiciousGroups []string       `json:"suspiciousGroups,omitempty"`
 	PartialGroups    []PartialGroup `json:"partialGroups,omitempty"`
 
-	// Orphans are AWS groups no selected Okta group maps to although they look like one's: a
-	// second group carrying a selected Okta group's id, or one carrying a deleted Okta group's
-	// id. Nothing writes to them; they keep members and permission-set assignments until an
-	// administrator deletes them (metric OrphanGroups, alarm).
+	// Orphans are AWS groups no selected Okta group maps to although they look like one's: one
+	// carrying a deleted Okta group's id. Nothing writes to them; they keep members and
+	// permission-set assignments until an administrator deletes them (metric OrphanGroups, alarm).
 	Orphans []OrphanGroup `json:"orphans,omitempty"`
+	// IdentityConflicts are the selected groups not reconciled because the identity rule cannot
+	// tell their AWS group: several AWS groups carry the Okta group's id as externalId, or the AWS
+	// group with its name carries another Okta group's id. Nothing is written for them (no adds,
+	// removes, adoption or rename); they are in Skipped too (metric GroupIdentityConflicts, alarm).
+	IdentityConflicts []IdentityConflict `json:"identityConflicts,omitempty"`
 	// GroupsRenamed counts AWS groups renamed to their Okta group's current name.
 	GroupsRenamed int `json:"groupsRenamed,omitempty"`
 	// GroupsAdopted counts AWS groups found by name without externalId that got (in a dry run:

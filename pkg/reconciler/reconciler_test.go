@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta/oktatest"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim/scimtest"
 )
 
 // drift seeds the standard scenario: three selected Okta groups, one unselected; in SCIM one
@@ -387,8 +390,8 @@ func TestIdentityInTheReconciler(t *testing.T) {
 	f := newFixture(t)
 	u := f.users("u", 4)
 	admins := f.oktaGroupOf("AWS_Admins", u[:2]...)
-	f.scimGroupOf("AWS_Admins", admins, u[:2]...)
-	dup := f.scimGroupOf("AWS_Admins_copy", admins, u[2:]...) // a duplicate made before the identity rule
+	f.scimGroupOf("AWS_Admins", admins, u[0])
+	f.scimGroupOf("AWS_Admins_copy", admins, u[2:]...) // a second group given the id by hand
 	gone := f.okta.AddGroup("AWS_Gone")
 	if err := f.okta.DeleteGroup(gone); err != nil {
 		t.Fatal(err)
@@ -397,28 +400,92 @@ func TestIdentityInTheReconciler(t *testing.T) {
 	ops := f.oktaGroupOf("AWS_Ops", u[1:3]...)
 	other := f.okta.AddGroupOfType("Legacy_Ops", "OKTA_GROUP") // not selected
 	f.scimGroupOf("AWS_Ops", other, u[0])                      // AWS_Ops's name, another Okta group's id
+	before := f.scim.Snapshot()
 
 	s, err := f.invoke(testCtx(t), "{}")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.wantInSync("AWS_Admins")
-	got := map[string]string{}
-	for _, o := range s.Orphans {
-		got[o.SCIMGroupID] = o.Reason
-	}
-	if len(got) != 2 || !strings.Contains(got[dup], "second AWS group") || !strings.Contains(got[orphan], "no longer has") {
+	if len(s.Orphans) != 1 || s.Orphans[0].SCIMGroupID != orphan || !strings.Contains(s.Orphans[0].Reason, "no longer has") {
 		t.Errorf("orphans %+v", s.Orphans)
 	}
-	// Orphans and the other group's AWS group are never written.
-	snap := f.scim.Snapshot()
-	if len(snap["AWS_Admins_copy"]) != 2 || len(snap["AWS_Gone"]) != 1 || len(snap["AWS_Ops"]) != 1 {
-		t.Errorf("snapshot %v", snap)
+	// Neither AWS group carrying AWS_Admins's id, the orphan, nor the other group's AWS group is
+	// written.
+	if after := f.scim.Snapshot(); fmt.Sprint(after) != fmt.Sprint(before) || f.scim.Writes() != 0 {
+		t.Errorf("snapshot %v → %v, %d writes", before, after, f.scim.Writes())
 	}
-	if len(s.Skipped) != 1 || s.Skipped[0].GroupID != ops || !strings.Contains(s.Skipped[0].Reason, "carries Okta group "+other) {
+	skipped := map[string]string{}
+	for _, g := range s.Skipped {
+		skipped[g.GroupID] = g.Reason
+	}
+	if len(skipped) != 2 || !strings.Contains(skipped[ops], "carries Okta group "+other) || !strings.Contains(skipped[admins], "2 AWS groups carry Okta group "+admins) {
 		t.Errorf("skipped %+v", s.Skipped)
 	}
-	f.wantMetric("OrphanGroups", 2)
+	if len(s.IdentityConflicts) != 2 {
+		t.Fatalf("identity conflicts %+v", s.IdentityConflicts)
+	}
+	f.wantMetric("OrphanGroups", 1)
+	f.wantMetric("GroupIdentityConflicts", 2)
+}
+
+// Two AWS groups carry one Okta group's id: whatever order SCIM lists them in, and whether the
+// run finds them in its listing or one by one (the listing failed), the group is skipped as an
+// identity conflict naming both, nothing is written to either (no add, no remove, no adoption,
+// no rename), the conflict is counted, and the other groups are reconciled.
+func TestDuplicateExternalIDSkipsTheGroupInAnyListingOrder(t *testing.T) {
+	for _, listingFails := range []bool{false, true} {
+		for seed := range uint64(6) {
+			t.Run(fmt.Sprintf("listing_fails=%v/order=%d", listingFails, seed), func(t *testing.T) {
+				f := newFixtureSCIM(t, scimtest.Options{Seed: 1, GroupOrderSeed: seed})
+				u := f.users("u", 4)
+				// Okta renamed the group too: a rename of either AWS group would be a guess.
+				admins := f.oktaGroupOf("AWS_Admins_EU", u[0], u[1])
+				a := f.scimGroupOf("AWS_Admins", admins, u[0], u[2])
+				b := f.scimGroupOf("AWS_Team", admins, u[3])
+				f.oktaGroupOf("AWS_Dev", u[0])
+				f.scimGroupOf("AWS_Dev", f.oktaGroup["AWS_Dev"])
+				if listingFails {
+					var once sync.Once
+					f.scim.SetFaultFunc(func(route string, r *http.Request) *scimtest.Fault {
+						var fault *scimtest.Fault
+						if route == "GET /Groups" && r.URL.Query().Get("filter") == "" {
+							once.Do(func() { fault = &scimtest.Fault{Status: 400} })
+						}
+						return fault
+					})
+				}
+				s, err := f.invoke(testCtx(t), "{}")
+				if err != nil {
+					t.Fatal(err)
+				}
+				snap := f.scim.Snapshot()
+				if fmt.Sprint(snap["AWS_Admins"]) != fmt.Sprint([]string{u[0], u[2]}) || fmt.Sprint(snap["AWS_Team"]) != fmt.Sprint([]string{u[3]}) {
+					t.Errorf("snapshot %v: a group carrying the duplicated id was written", snap)
+				}
+				if _, ok := snap["AWS_Admins_EU"]; ok {
+					t.Errorf("snapshot %v: renamed or created", snap)
+				}
+				f.wantInSync("AWS_Dev")
+				want := []string{a, b}
+				slices.Sort(want)
+				if len(s.IdentityConflicts) != 1 || s.IdentityConflicts[0].GroupID != admins || !slices.Equal(s.IdentityConflicts[0].SCIMGroupIDs, want) {
+					t.Fatalf("identity conflicts %+v, want %s with %v", s.IdentityConflicts, admins, want)
+				}
+				if len(s.Skipped) != 1 || s.Skipped[0].GroupID != admins || !strings.Contains(s.Skipped[0].Reason, "2 AWS groups carry Okta group "+admins) {
+					t.Errorf("skipped %+v", s.Skipped)
+				}
+				if !slices.ContainsFunc(s.Errors, func(e string) bool {
+					return strings.Contains(e, "AWS_Admins_EU") && strings.Contains(e, "identity conflict")
+				}) {
+					t.Errorf("errors %v", s.Errors)
+				}
+				if len(s.Orphans) != 0 || s.Added != 1 || s.Removed != 0 {
+					t.Errorf("summary %+v", s)
+				}
+				f.wantMetric("GroupIdentityConflicts", 1)
+			})
+		}
+	}
 }
 
 func TestCreateGroupsFalse(t *testing.T) {

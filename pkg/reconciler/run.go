@@ -109,6 +109,8 @@ type run struct {
 	groups           []*groupRun // processing order
 	selectedIDs      map[string]bool
 	orphans          []OrphanGroup
+	conflictMu       sync.Mutex
+	conflicts        []IdentityConflict // groups skipped for an identity conflict
 	links            *links
 	selected         int
 	verdict          membership.RunVerdict // the removal rules' decision for the run (safety)
@@ -442,6 +444,10 @@ func (r *run) read(ctx, work context.Context, g *groupRun) {
 		r.noteSCIMErr(err)
 		if work.Err() != nil {
 			g.state = stateNotReached
+			return
+		}
+		if errors.Is(err, scimapply.ErrIdentityConflict) {
+			r.identityConflict(ctx, g, err)
 			return
 		}
 		r.skip(ctx, g, "SCIM group lookup failed: "+err.Error())

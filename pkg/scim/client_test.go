@@ -214,20 +214,25 @@ func TestGroupLifecycle(t *testing.T) {
 	if _, err := f.c.FindGroupByDisplayName(ctx, "AWS_None"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing group: %v", err)
 	}
-	if got, err := f.c.FindGroupByExternalID(ctx, "00g1"); err != nil || got != g {
-		t.Errorf("FindGroupByExternalID = %+v, %v", got, err)
+	if got, err := f.c.FindGroupsByExternalID(ctx, "00g1"); err != nil || len(got) != 1 || got[0] != g {
+		t.Errorf("FindGroupsByExternalID = %+v, %v", got, err)
 	}
-	if _, err := f.c.FindGroupByExternalID(ctx, "00gNone"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("missing externalId: %v", err)
+	if got, err := f.c.FindGroupsByExternalID(ctx, "00gNone"); err != nil || len(got) != 0 {
+		t.Errorf("missing externalId: %+v, %v", got, err)
 	}
 	if err := f.c.SetGroupExternalID(ctx, g.ID, "00g2"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := f.c.FindGroupByExternalID(ctx, "00g2"); err != nil || got.ID != g.ID || got.ExternalID != "00g2" {
+	if got, err := f.c.FindGroupsByExternalID(ctx, "00g2"); err != nil || len(got) != 1 || got[0].ID != g.ID || got[0].ExternalID != "00g2" {
 		t.Errorf("after SetGroupExternalID: %+v, %v", got, err)
 	}
-	if _, err := f.c.FindGroupByExternalID(ctx, "00g1"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("old externalId still found: %v", err)
+	if got, err := f.c.FindGroupsByExternalID(ctx, "00g1"); err != nil || len(got) != 0 {
+		t.Errorf("old externalId still found: %+v, %v", got, err)
+	}
+	// AWS does not keep externalId unique: a second group given the id by hand is found too.
+	copyID := f.srv.AddGroup("AWS_Dev_copy", "00g2")
+	if got, err := f.c.FindGroupsByExternalID(ctx, "00g2"); err != nil || len(got) != 2 || got[0].ID != g.ID || got[1].ID != copyID {
+		t.Errorf("two groups carrying 00g2: %+v, %v", got, err)
 	}
 	if err := f.c.SetGroupExternalID(ctx, g.ID, "00g1"); err != nil {
 		t.Fatal(err)
@@ -247,7 +252,7 @@ func TestGroupLifecycle(t *testing.T) {
 	if err := f.c.RenameGroup(ctx, g.ID, "AWS_Taken"); !errors.Is(err, ErrConflict) {
 		t.Errorf("rename onto a taken name: %v", err)
 	}
-	want := map[string][]string{"AWS_Developers": {"user00000@example.com", "user00001@example.com"}, "AWS_Taken": {}}
+	want := map[string][]string{"AWS_Developers": {"user00000@example.com", "user00001@example.com"}, "AWS_Dev_copy": {}, "AWS_Taken": {}}
 	if got := f.srv.Snapshot(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("snapshot %v", got)
 	}

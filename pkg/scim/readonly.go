@@ -20,7 +20,7 @@ type API interface {
 	ListGroupMembers(ctx context.Context, groupID string) ([]User, error)
 	GetGroup(ctx context.Context, id string) (Group, error)
 	FindGroupByDisplayName(ctx context.Context, name string) (Group, error)
-	FindGroupByExternalID(ctx context.Context, id string) (Group, error)
+	FindGroupsByExternalID(ctx context.Context, id string) ([]Group, error)
 	ListGroups(ctx context.Context, fn func([]Group) error) error
 	ListUserGroups(ctx context.Context, userID string) ([]Group, error)
 	IsMember(ctx context.Context, groupID, userID string) (bool, error)
@@ -125,8 +125,8 @@ func (r *ReadOnly) GetGroup(ctx context.Context, id string) (Group, error) {
 func (r *ReadOnly) FindGroupByDisplayName(ctx context.Context, name string) (Group, error) {
 	return r.api.FindGroupByDisplayName(ctx, name)
 }
-func (r *ReadOnly) FindGroupByExternalID(ctx context.Context, id string) (Group, error) {
-	return r.api.FindGroupByExternalID(ctx, id)
+func (r *ReadOnly) FindGroupsByExternalID(ctx context.Context, id string) ([]Group, error) {
+	return r.api.FindGroupsByExternalID(ctx, id)
 }
 func (r *ReadOnly) ListGroups(ctx context.Context, fn func([]Group) error) error {
 	return r.api.ListGroups(ctx, fn)

@@ -242,13 +242,33 @@ func (c *Client) FindGroupByDisplayName(ctx context.Context, name string) (Group
 	return c.findGroup(ctx, OpFindGroupByDisplayName, "displayName", name)
 }
 
-// FindGroupByExternalID returns the group whose externalId is id (this project sets it to the
-// Okta group id), or ErrNotFound. AWS documents (externalId) as a ListGroups filter
+// FindGroupsByExternalID returns every group whose externalId is id (this project sets it to the
+// Okta group id), cursor-paged to the end; none is an empty list, not an error. AWS documents
+// (externalId) as a ListGroups filter and answers a list
 // (docs.aws.amazon.com/singlesignon/latest/developerguide/listgroups.html, "Supported filter
-// combinations"). externalId is not unique in AWS; the first match is returned and callers that
-// must know about a second use ListGroups.
-func (c *Client) FindGroupByExternalID(ctx context.Context, id string) (Group, error) {
-	return c.findGroup(ctx, OpFindGroupByExternalID, "externalId", id)
+// combinations"), and nothing makes externalId unique: PatchGroup accepts externalId from any
+// client (patchgroup.html, Constraints), CreateGroup's 409 is about the group's name
+// (creategroup.html, ConflictException), and RFC 7643 §3.1 gives only `id` a uniqueness. So an
+// administrator can give a second group an Okta group's id by hand, and a caller that must know
+// (the identity rule, pkg/scimapply) gets all of them. Only exact matches are returned: the
+// attribute is caseExact (RFC 7643 §3.1), and AWS does not document how its filter compares.
+func (c *Client) FindGroupsByExternalID(ctx context.Context, id string) ([]Group, error) {
+	if id == "" {
+		return nil, fmt.Errorf("find groups by externalId: %w", errEmptyID)
+	}
+	var out []Group
+	err := listAll(ctx, c, OpFindGroupByExternalID, "/Groups", eqFilter("externalId", id), func(page []groupJSON) error {
+		for _, g := range page {
+			if gr := g.group(); gr.ExternalID == id {
+				out = append(out, gr)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find groups by externalId %q: %w", id, err)
+	}
+	return out, nil
 }
 
 // findGroup returns the first group whose attr equals value, or ErrNotFound.

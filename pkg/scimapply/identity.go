@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,7 +17,14 @@ import (
 // renames, an AWS administrator's rename, a group deleted and recreated under its old name, two
 // Okta groups with one name), ids do not, so a name is never enough to write to a group:
 //
-//   - Lookup is by externalId (AWS documents the `externalId eq` ListGroups filter). A
+//   - Lookup is by externalId (AWS documents the `externalId eq` ListGroups filter), and it
+//     must find exactly one group: AWS does not keep externalId unique (an administrator can
+//     give a second group an Okta group's id by hand; see scim.Client.FindGroupsByExternalID),
+//     and when two or more carry it nothing says which one the administrator means, so none is
+//     written for that Okta group: [ErrDuplicateExternalID], decided by [UniqueGroup] for the
+//     filter's answer and for the reconciler's listing alike, whatever order AWS lists them in.
+//     Only a revoke (a deprovisioned user leaving every managed AWS group, pkg/syncer) still
+//     removes from them: access removal is never blocked by a conflict. A
 //     displayName match is used only to adopt a selected AWS group that has no externalId yet (it
 //     then gets this Okta group's id), or one whose externalId names an Okta group that Okta says
 //     is gone. A displayName match that belongs to another live Okta group is never written to:
@@ -45,7 +53,63 @@ var (
 	ErrIdentityConflict = errors.New("AWS group belongs to another Okta group")
 	// ErrDeletedInOkta: the Okta group no longer exists; nothing is created for it.
 	ErrDeletedInOkta = errors.New("group deleted in Okta")
+	// ErrDuplicateExternalID: two or more AWS groups carry the Okta group's id as externalId
+	// ([DuplicateExternalID]); none of them is written for it. errors.Is(err,
+	// ErrIdentityConflict) is true too.
+	ErrDuplicateExternalID = errors.New("several AWS groups carry one Okta group's id")
 )
+
+// UniqueGroup is the identity rule's answer for the AWS groups that carry oktaGroupID as
+// externalId, from the externalId filter or from a listing of every group: the one group, or
+// ErrGroupNotFound when none does, or a [DuplicateExternalID] naming all of them (sorted by SCIM
+// id, so the answer and its message do not depend on the order AWS listed them in) when several
+// do. Groups carrying another externalId are ignored (a filter that compares loosely).
+func UniqueGroup(oktaGroupID string, carrying []scim.Group) (scim.Group, error) {
+	var gs []scim.Group
+	for _, g := range carrying {
+		if g.ExternalID == oktaGroupID && oktaGroupID != "" && !slices.ContainsFunc(gs, func(x scim.Group) bool { return x.ID == g.ID }) {
+			gs = append(gs, g)
+		}
+	}
+	switch len(gs) {
+	case 0:
+		return scim.Group{}, ErrGroupNotFound
+	case 1:
+		return gs[0], nil
+	}
+	slices.SortFunc(gs, func(a, b scim.Group) int { return strings.Compare(a.ID, b.ID) })
+	return scim.Group{}, &DuplicateExternalID{OktaGroupID: oktaGroupID, Groups: gs}
+}
+
+// DuplicateExternalID is an [ErrDuplicateExternalID]: Groups (sorted by SCIM id) all carry
+// OktaGroupID as externalId.
+type DuplicateExternalID struct {
+	OktaGroupID string
+	Groups      []scim.Group
+}
+
+func (e *DuplicateExternalID) Error() string {
+	parts := make([]string, len(e.Groups))
+	for i, g := range e.Groups {
+		parts[i] = fmt.Sprintf("%q (%s)", g.DisplayName, g.ID)
+	}
+	return fmt.Sprintf("%d AWS groups carry Okta group %s as externalId: %s; it cannot be told which one is this Okta group's, so none is written for it: in IAM Identity Center, clear or correct the externalId of every group here that is not this Okta group's",
+		len(e.Groups), e.OktaGroupID, strings.Join(parts, ", "))
+}
+
+// SCIMGroupIDs returns the SCIM ids of the groups carrying the id, sorted.
+func (e *DuplicateExternalID) SCIMGroupIDs() []string {
+	ids := make([]string, len(e.Groups))
+	for i, g := range e.Groups {
+		ids[i] = g.ID
+	}
+	return ids
+}
+
+// Is makes errors.Is(err, ErrDuplicateExternalID) and errors.Is(err, ErrIdentityConflict) true.
+func (e *DuplicateExternalID) Is(target error) bool {
+	return target == ErrDuplicateExternalID || target == ErrIdentityConflict
+}
 
 // WithOktaGroups lets the directory ask Okta whether a group exists and how it is named now
 // (adoption of an orphan, creation, swaps). Without it those decisions stay conservative.
@@ -145,8 +209,11 @@ func (d *Directory) create(ctx context.Context, ref GroupRef) (Resolved, error) 
 	return Resolved{Group: g, Created: true}, nil
 }
 
-// byIdentity finds the group whose externalId is ref.ID: the cached one (re-read unless fresh),
-// else by the externalId filter. ErrGroupNotFound when there is none.
+// byIdentity finds the group whose externalId is ref.ID: the cached one when it was read at or
+// after freshSince, else by the externalId filter, decided by [UniqueGroup]. The filter costs what
+// a GET of the cached id costs (one read), and unlike it sees a second group given the id since
+// the cache was filled, so a warm container and a cold one decide alike. ErrGroupNotFound when
+// no group carries the id; a [DuplicateExternalID] when several do.
 func (d *Directory) byIdentity(ctx context.Context, ref GroupRef, freshSince time.Time) (scim.Group, error) {
 	d.mu.Lock()
 	c, ok := d.groups[ref.ID]
@@ -154,32 +221,21 @@ func (d *Directory) byIdentity(ctx context.Context, ref GroupRef, freshSince tim
 	if ok && !freshSince.IsZero() && !c.readAt.Before(freshSince) {
 		return c.group, nil
 	}
-	if ok {
-		g, err := d.api.GetGroup(ctx, c.group.ID)
-		switch {
-		case err == nil && g.ExternalID == ref.ID:
-			d.remember(ref.ID, g)
-			return g, nil
-		case err == nil, errors.Is(err, scim.ErrNotFound):
-			// Deleted, or re-pointed at another Okta group by someone: look it up again.
-			d.ForgetGroup(ref.ID)
-		default:
-			return scim.Group{}, fmt.Errorf("read SCIM group %s: %w", c.group.ID, err)
-		}
-	}
 	if ref.ID == "" {
 		return scim.Group{}, ErrGroupNotFound
 	}
-	g, err := d.api.FindGroupByExternalID(ctx, ref.ID)
-	switch {
-	case err == nil:
-		d.remember(ref.ID, g)
-		return g, nil
-	case errors.Is(err, scim.ErrNotFound):
-		return scim.Group{}, ErrGroupNotFound
-	default:
+	gs, err := d.api.FindGroupsByExternalID(ctx, ref.ID)
+	if err != nil {
 		return scim.Group{}, fmt.Errorf("find SCIM group by externalId %s: %w", ref.ID, err)
 	}
+	g, err := UniqueGroup(ref.ID, gs)
+	if err != nil {
+		// Deleted, re-pointed at another Okta group, or duplicated: nothing cached is used.
+		d.ForgetGroup(ref.ID)
+		return scim.Group{}, err
+	}
+	d.remember(ref.ID, g)
+	return g, nil
 }
 
 // adopt looks at the selected AWS group named ref.Name: no externalId yet, or the externalId of an

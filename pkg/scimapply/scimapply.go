@@ -17,7 +17,7 @@ type SCIM interface {
 	FindUserByUserName(ctx context.Context, userName string) (scim.User, error)
 	ListUsers(ctx context.Context, fn func([]scim.User) error) error
 	FindGroupByDisplayName(ctx context.Context, displayName string) (scim.Group, error)
-	FindGroupByExternalID(ctx context.Context, externalID string) (scim.Group, error)
+	FindGroupsByExternalID(ctx context.Context, externalID string) ([]scim.Group, error)
 	SetGroupExternalID(ctx context.Context, id, externalID string) error
 	RenameGroup(ctx context.Context, id, name string) error
 	GetGroup(ctx context.Context, id string) (scim.Group, error)

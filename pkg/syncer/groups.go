@@ -119,6 +119,10 @@ func (r *run) rename(ctx context.Context, c membership.Change) error {
 		r.auditAdoption(c.GroupID, g.DisplayName, res.DryRun, c.EventUUID)
 	}
 	switch {
+	case errors.Is(err, scimapply.ErrDuplicateExternalID):
+		// Several AWS groups carry the id: renaming one of them would be a guess. The rename is
+		// dead-lettered with the reason (others(): permanent, GroupIdentityConflicts).
+		return err
 	case errors.Is(err, scimapply.ErrGroupNotFound), errors.Is(err, scimapply.ErrIdentityConflict), errors.Is(err, scimapply.ErrDeletedInOkta):
 		// No AWS group is this group's: nothing to rename; its first add creates it by its
 		// current name.
@@ -141,6 +145,28 @@ func (r *run) rename(ctx context.Context, c membership.Change) error {
 		return err
 	}
 	r.met.Count("ChangesApplied", 1)
+	return nil
+}
+
+// duplicateExternalID settles a group whose Okta id several AWS groups carry (the identity rule:
+// scimapply.UniqueGroup): nothing is written to any of them, since nothing says which one the
+// administrator means. Adds and removes alike are dead-lettered with the reason, which names
+// every SCIM group carrying the id; retrying cannot help until someone fixes the externalIds in
+// AWS, and the DLQ keeps them for a redrive then. A removal still reaches a deprovisioned user
+// through the revoke (users.go), which does not go through the identity rule.
+func (r *run) duplicateExternalID(ctx context.Context, ref scimapply.GroupRef, pending []membership.Change, col membership.Collapsed, err error) {
+	r.met.Count("GroupIdentityConflicts", 1)
+	r.log.ErrorContext(ctx, "group identity conflict: several AWS groups carry this Okta group's id; its changes are dead-lettered, nothing written to any of them",
+		"group", ref.Name, "group_id", ref.ID, "scim_group_ids", scimGroupIDs(err), "changes", len(pending), "error", err.Error())
+	r.failChanges(pending, col, failPermanent, "group identity: "+err.Error())
+}
+
+// scimGroupIDs returns the SCIM ids a duplicated externalId names (nil for other errors).
+func scimGroupIDs(err error) []string {
+	var dup *scimapply.DuplicateExternalID
+	if errors.As(err, &dup) {
+		return dup.SCIMGroupIDs()
+	}
 	return nil
 }
 

@@ -450,6 +450,9 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 			r.skip(ctx, c, "group not selected")
 		}
 		return groupWork{}, nil
+	case errors.Is(err, scimapply.ErrDuplicateExternalID):
+		r.duplicateExternalID(ctx, ref, pending, col, err)
+		return groupWork{}, nil
 	case errors.Is(err, scimapply.ErrIdentityConflict):
 		// No AWS group carries this Okta group's id, and the one with its name is another's.
 		// Removes are true already (this group has no AWS group); adds are never written to

@@ -1,12 +1,14 @@
 package scimtest
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -352,6 +354,7 @@ type page struct {
 	count     int
 	cursored  bool
 	after     uint64 // seq of the last item of the previous page
+	hasAfter  bool   // a cursor named that item (not the first page)
 }
 
 // parsePage validates the query of GET /Users or /Groups. AWS documents count in [1, 100]
@@ -381,7 +384,7 @@ func parsePage(r *http.Request) (page, *apiError) {
 				if !ok {
 					return p, errInvalid("Invalid cursor.")
 				}
-				p.after = seq
+				p.after, p.hasAfter = seq, true
 			}
 		default:
 			return p, errInvalid("")
@@ -421,7 +424,10 @@ func paginate[T any](s *Server, p page, items []T, seqOf func(T) uint64, render 
 		resp.TotalResults, resp.StartIndex, resp.ItemsPerPage = &total, &one, n
 		return resp
 	}
-	start := sort.Search(len(items), func(i int) bool { return seqOf(items[i]) > p.after })
+	start := 0
+	if p.hasAfter {
+		start = sort.Search(len(items), func(i int) bool { return seqOf(items[i]) > p.after })
+	}
 	n := p.count
 	if s.uneven && n > 1 {
 		n = 1 + s.faultRand.IntN(n)
@@ -607,9 +613,26 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
 	default:
 		items = s.groupOrder
 	}
-	resp := paginate(s, p, items, func(g *group) uint64 { return g.seq }, func(g *group) any { return g.json() })
+	seqOf := func(g *group) uint64 { return g.seq }
+	if s.groupOrder0 != 0 {
+		// A seeded order (Options.GroupOrderSeed): the key is a bijection of seq, so keys stay
+		// unique and cursors keep working.
+		seqOf = func(g *group) uint64 { return mix64(g.seq ^ s.groupOrder0) }
+		items = slices.Clone(items)
+		slices.SortFunc(items, func(a, b *group) int { return cmp.Compare(seqOf(a), seqOf(b)) })
+	}
+	resp := paginate(s, p, items, seqOf, func(g *group) any { return g.json() })
 	s.mu.Unlock()
 	s.writeJSON(w, http.StatusOK, resp)
+}
+
+// mix64 is splitmix64's finalizer, a bijection on uint64.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 func (s *Server) getGroup(w http.ResponseWriter, id string) {

@@ -92,6 +92,11 @@ type Options struct {
 	// Limits are the token buckets that throttle requests (AWSLimits for AWS's); the zero value
 	// throttles nothing. SetLimits changes them.
 	Limits Limits
+	// GroupOrderSeed, when not 0, makes GET /Groups (listings and filters alike) answer in an
+	// order drawn from it instead of creation order, the same for every request: AWS documents no
+	// order for ListGroups, so a caller's decision must not depend on it (tests list one set of
+	// groups under several seeds).
+	GroupOrderSeed uint64
 	// Now is the clock for meta timestamps, error timeStamps and the token buckets; nil means
 	// time.Now.
 	Now func() time.Time
@@ -133,6 +138,7 @@ type Server struct {
 	emptyRemove EmptyRemoveMode
 	unknownCode int
 	uneven      bool
+	groupOrder0 uint64 // Options.GroupOrderSeed
 
 	mu         sync.Mutex
 	token      string
@@ -196,6 +202,7 @@ func New(opts Options) *Server {
 		emptyRemove: opts.EmptyRemove,
 		unknownCode: code,
 		uneven:      opts.UnevenPages,
+		groupOrder0: opts.GroupOrderSeed,
 		token:       tok,
 		faults:      opts.Faults,
 		faultRand:   rand.New(rand.NewPCG(opts.Seed, 0xfa17)),
