@@ -157,7 +157,7 @@ func (r *run) apply(ctx, work context.Context, g *groupRun) {
 				r.identityConflict(ctx, g, err)
 				return
 			}
-			r.skip(ctx, g, "SCIM group creation: "+err.Error())
+			r.skipFor(ctx, g, "SCIM group creation", err)
 			return
 		}
 	}

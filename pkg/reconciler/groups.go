@@ -103,7 +103,7 @@ func (r *run) identityConflict(ctx context.Context, g *groupRun, err error) {
 	r.conflictMu.Unlock()
 	r.log.ErrorContext(ctx, "group identity conflict: the group is not reconciled, nothing is written for it",
 		"group", g.okta.Name, "group_id", g.okta.ID, "scim_group_ids", c.SCIMGroupIDs, "error", err.Error())
-	r.skip(ctx, g, "identity conflict: "+err.Error())
+	r.skipFor(ctx, g, "identity conflict", err)
 }
 
 // resolveGroup finds one group's AWS group by the identity rule, when the listing did not.

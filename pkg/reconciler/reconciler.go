@@ -294,6 +294,12 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // Skipped groups and failed changes are in the summary and the metrics, and the next run retries
 // them.
 func (h *Handler) Handle(ctx context.Context, in Input) (Summary, error) {
+	s, _, err := h.handle(ctx, in)
+	return s, err
+}
+
+// handle is Handle that also returns the run, for a plan's report (RunPlan).
+func (h *Handler) handle(ctx context.Context, in Input) (Summary, *run, error) {
 	start := h.cfg.Now()
 	runID := runIDOf(ctx, start)
 	log := telemetry.WithLambda(ctx, h.cfg.Log).With("run_id", runID)
@@ -344,7 +350,7 @@ func (h *Handler) Handle(ctx context.Context, in Input) (Summary, error) {
 	logged := s
 	logged.Groups = nil
 	log.Log(ctx, level, "reconcile summary", "summary", logged)
-	return s, err
+	return s, r, err
 }
 
 // runIDOf names the run in logs and in the ordering marks it writes: the Lambda request id when

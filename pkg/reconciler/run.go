@@ -41,6 +41,7 @@ type groupRun struct {
 
 	state      groupState
 	skipReason string
+	skipCause  error // the error that skipped the group; nil when a rule did (ambiguity, CREATE_GROUPS=false)
 
 	read groupRead    // resolveGroups, read
 	plan groupPlan    // plan, deferToEvents, safety
@@ -175,6 +176,13 @@ func (r *run) groupsIn(states ...groupState) []*groupRun {
 func (r *run) skip(ctx context.Context, g *groupRun, reason string) {
 	g.state, g.skipReason = stateSkipped, reason
 	r.log.WarnContext(ctx, "group skipped", "group", g.okta.Name, "group_id", g.okta.ID, "reason", reason)
+}
+
+// skipFor skips g because what failed with err; the error is kept so a plan can tell a read
+// failure from an identity conflict (RunPlan).
+func (r *run) skipFor(ctx context.Context, g *groupRun, what string, err error) {
+	g.skipCause = err
+	r.skip(ctx, g, what+": "+err.Error())
 }
 
 // noteSCIMErr remembers a rejected SCIM token: nothing more can be done in this run.
@@ -427,7 +435,7 @@ func (r *run) read(ctx, work context.Context, g *groupRun) {
 		if errors.Is(err, okta.ErrUnauthorized) {
 			r.oktaUnauthorized.Store(true)
 		}
-		r.skip(ctx, g, "Okta read failed: "+err.Error())
+		r.skipFor(ctx, g, "Okta read failed", err)
 		return
 	}
 	g.read.listed = len(users)
@@ -450,7 +458,7 @@ func (r *run) read(ctx, work context.Context, g *groupRun) {
 			r.identityConflict(ctx, g, err)
 			return
 		}
-		r.skip(ctx, g, "SCIM group lookup failed: "+err.Error())
+		r.skipFor(ctx, g, "SCIM group lookup failed", err)
 		return
 	}
 	if g.read.inSCIM {
@@ -461,7 +469,7 @@ func (r *run) read(ctx, work context.Context, g *groupRun) {
 				g.state = stateNotReached
 				return
 			}
-			r.skip(ctx, g, "SCIM member listing failed: "+err.Error())
+			r.skipFor(ctx, g, "SCIM member listing failed", err)
 			return
 		}
 		g.read.scimMembers = ms
