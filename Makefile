@@ -8,7 +8,7 @@ FUZZTIME ?= 5s
 BENCHCOUNT ?= 6
 
 .PHONY: all build test test-long lint vet staticcheck cfn-lint unit e2e bench fuzz fuzz-seeds demo invoke local tools clean \
-	build-HookFunction build-SyncFunction build-ReconcileFunction okta-hook okta-hook-check
+	build-HookFunction build-SyncFunction build-ReconcileFunction okta-hook okta-hook-check plan
 
 all: build
 
@@ -139,6 +139,19 @@ okta-hook:
 okta-hook-check:
 	@$(GO) build -o $(BUILD_DIR)/okta-hook ./cmd/okta-hook
 	@$(okta_hook_api_key); $(BUILD_DIR)/okta-hook -check -org '$(OKTA_ORG_URL)' -stack '$(STACK_NAME)' $(OKTA_HOOK_FLAGS)
+
+## plan: what the reconciler would change, changing nothing (docs/RECONCILE.md, "A plan from a laptop"):
+##   make plan [STACK_NAME=okta-aws-sso-sync] [GROUPS=AWS_Admins,AWS_Dev] [PLAN_FLAGS='-json -max-removals 50']
+## With the operator's AWS credentials (profile, SSO or environment): the stack's settings, the
+## secret, the state table only read; the SCIM client and the ledger refuse every write. OFFLINE=1
+## plans against in-process emulators seeded with a small drift world (no account needed).
+## One row per group (adds, removes, renames, adoptions, blocked removals, identity conflicts), the
+## orphans, the totals; exit 0 in sync, 2 drift, 1 error (a group not read, a -group not selected).
+PLAN_FLAGS ?=
+# Built, not go run: go run turns the exit status 2 (drift) into 1.
+plan:
+	@$(GO) build -o $(BUILD_DIR)/plan ./cmd/plan
+	@$(BUILD_DIR)/plan $(if $(OFFLINE),-offline,-stack '$(STACK_NAME)') $(if $(GROUPS),-group '$(GROUPS)') $(PLAN_FLAGS)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -98,7 +98,8 @@ type PlanTotals struct {
 
 // PlanReport is a plan's result.
 type PlanReport struct {
-	Selection     string        `json:"selection"` // e.g. prefix "AWS_"
+	Selection     string        `json:"selection"`           // e.g. prefix "AWS_"
+	Requested     []string      `json:"requested,omitempty"` // the groups asked for (all selected when empty)
 	MaxRemovals   int           `json:"maxRemovals"`
 	LedgerRead    bool          `json:"ledgerRead"` // the sync worker's ordering marks were consulted
 	Groups        []PlanGroup   `json:"groups"`
@@ -133,6 +134,7 @@ func RunPlan(ctx context.Context, cfg Config, groups []string) (PlanReport, erro
 	h := NewHandler(cfg)
 	s, r, err := h.handle(ctx, Input{DryRun: true, Groups: groups})
 	rep := planReportOf(&h.cfg, r, s)
+	rep.Requested = groups
 	if led != nil {
 		rep.LedgerWritesRefused = led.Refused()
 		if rep.LedgerWritesRefused > 0 {
@@ -284,9 +286,12 @@ func (p PlanReport) Render(w io.Writer) error {
 	fmt.Fprintf(ew, "Reconcile plan (read-only: nothing was written)\n")
 	fmt.Fprintf(ew, "selection %s, MAX_REMOVALS %d, ordering marks %s\n\n", p.Selection, p.MaxRemovals, ledgerNote)
 
-	if len(p.Groups) == 0 {
+	switch {
+	case len(p.Groups) == 0 && len(p.Requested) > 0:
+		fmt.Fprintf(ew, "none of the requested groups is a selected Okta group\n")
+	case len(p.Groups) == 0:
 		fmt.Fprintf(ew, "no Okta group is selected\n")
-	} else {
+	default:
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "GROUP\tAWS GROUP\tADD\tREMOVE\tBLOCKED\tSTATUS\n")
 		for _, g := range p.Groups {
