@@ -32,7 +32,7 @@ func TestOfflinePlanShowsDrift(t *testing.T) {
 		"AWS_Platform    AWS_Infra           0    0       0        drift: rename from AWS_Infra\n",
 		"AWS_Audit       AWS_Audit           1    0       0        drift: adopt\n",
 		"AWS_BreakGlass  AWS_BreakGlass      0    0       1        drift: removals blocked\n",
-		"AWS_Finance     -                   0    0       0        identity conflict\n",
+		"AWS_Finance     -                   -    -       -        identity conflict\n",
 		"  + bob.ruiz@example.com\n  - carol.diaz@example.com\n",
 		"  ! dave.kim@example.com\n",
 		"  AWS_Retired (",

@@ -302,7 +302,14 @@ func (p PlanReport) Render(w io.Writer) error {
 			case aws == "":
 				aws = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", g.Group, aws, g.Adds, g.Removes, g.BlockedRemovals, statusLine(g))
+			counts := []string{strconv.Itoa(g.Adds), strconv.Itoa(g.Removes), strconv.Itoa(g.BlockedRemovals)}
+			switch g.Status {
+			case PlanError, PlanNotReached:
+				counts = []string{"?", "?", "?"} // not read: unknown, not zero
+			case PlanConflict, PlanSkipped:
+				counts = []string{"-", "-", "-"} // left alone
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Group, aws, strings.Join(counts, "\t"), statusLine(g))
 		}
 		_ = tw.Flush()
 	}
