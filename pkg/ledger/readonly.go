@@ -13,8 +13,8 @@ import (
 var ErrReadOnly = errors.New("ledger: write refused by the read-only ledger, nothing written")
 
 // ReadOnly is the ledger of a plan (cmd/plan): Get reads the wrapped ledger, so the plan defers
-// to the sync worker's newer events exactly as a run would, and every Put or PutReport is
-// refused with [ErrReadOnly] and counted. Like scim.ReadOnly for SCIM, it makes "a plan writes
+// to the sync worker's newer events exactly as a run would, and every write (Put, PutReport,
+// Claim, Finalize) is refused with [ErrReadOnly] and counted. Like scim.ReadOnly for SCIM, it makes "a plan writes
 // nothing" a property of what the plan holds: a dry run records no marks, so Refused() stays 0
 // unless a code path forgot to ask whether it is one.
 //
@@ -22,7 +22,7 @@ var ErrReadOnly = errors.New("ledger: write refused by the read-only ledger, not
 type ReadOnly struct {
 	led     Ledger
 	refused atomic.Int64 // records refused
-	calls   atomic.Int64 // Put/PutReport calls refused
+	calls   atomic.Int64 // write calls refused
 }
 
 var _ Ledger = (*ReadOnly)(nil)
@@ -50,6 +50,17 @@ func (r *ReadOnly) PutReport(_ context.Context, records []Record) ([]bool, error
 	return make([]bool, len(records)), r.refuse(records)
 }
 
+// Claim implements Ledger: nothing is claimed (all false) and the error is ErrReadOnly; a
+// caller that plans never claims, since it writes nothing to SCIM.
+func (r *ReadOnly) Claim(_ context.Context, records []Record) ([]bool, error) {
+	return make([]bool, len(records)), r.refuse(records)
+}
+
+// Finalize implements Ledger: nothing is finalized (all false) and the error is ErrReadOnly.
+func (r *ReadOnly) Finalize(_ context.Context, records []Record) ([]bool, error) {
+	return make([]bool, len(records)), r.refuse(records)
+}
+
 func (r *ReadOnly) refuse(records []Record) error {
 	if len(records) == 0 {
 		return nil
@@ -62,5 +73,5 @@ func (r *ReadOnly) refuse(records []Record) error {
 // Refused returns the number of records whose write was refused so far.
 func (r *ReadOnly) Refused() int64 { return r.refused.Load() }
 
-// RefusedCalls returns the number of Put and PutReport calls refused so far.
+// RefusedCalls returns the number of write calls refused so far.
 func (r *ReadOnly) RefusedCalls() int64 { return r.calls.Load() }

@@ -36,11 +36,19 @@ func TestReadOnlyReadsAndRefusesWrites(t *testing.T) {
 	if !errors.Is(err, ErrReadOnly) || len(written) != 1 || written[0] {
 		t.Errorf("PutReport = %v, %v; want [false], ErrReadOnly", written, err)
 	}
+	claimed, err := ro.Claim(ctx, []Record{newer})
+	if !errors.Is(err, ErrReadOnly) || len(claimed) != 1 || claimed[0] {
+		t.Errorf("Claim = %v, %v; want [false], ErrReadOnly", claimed, err)
+	}
+	final, err := ro.Finalize(ctx, []Record{newer})
+	if !errors.Is(err, ErrReadOnly) || len(final) != 1 || final[0] {
+		t.Errorf("Finalize = %v, %v; want [false], ErrReadOnly", final, err)
+	}
 	if err := ro.Put(ctx, nil); err != nil {
 		t.Errorf("Put of nothing = %v", err)
 	}
-	if ro.Refused() != 3 || ro.RefusedCalls() != 2 {
-		t.Errorf("refused %d records in %d calls, want 3 in 2", ro.Refused(), ro.RefusedCalls())
+	if ro.Refused() != 5 || ro.RefusedCalls() != 4 {
+		t.Errorf("refused %d records in %d calls, want 5 in 4", ro.Refused(), ro.RefusedCalls())
 	}
 
 	after, _ := mem.Get(ctx, []Key{old.Key, other.Key})

@@ -157,7 +157,7 @@ func planReportOf(cfg *Config, r *run, s Summary) PlanReport {
 		Selection: selectionString(cfg), MaxRemovals: cfg.MaxRemovals, LedgerRead: cfg.Ledger != nil,
 		Orphans: s.Orphans, SCIMWritesRefused: s.WritesRefused, ScimRequests: s.ScimRequests, OktaRequests: s.OktaRequests,
 	}
-	if r.capExceeded {
+	if r.verdict.OverCap {
 		rep.BlockedReason = s.BlockedReason
 	}
 	for _, g := range r.groups {

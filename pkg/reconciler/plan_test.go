@@ -30,6 +30,16 @@ func (c *countingLedger) Put(ctx context.Context, rs []ledger.Record) error {
 	return c.Ledger.Put(ctx, rs)
 }
 
+func (c *countingLedger) Claim(ctx context.Context, rs []ledger.Record) ([]bool, error) {
+	c.puts.Add(1)
+	return c.Ledger.Claim(ctx, rs)
+}
+
+func (c *countingLedger) Finalize(ctx context.Context, rs []ledger.Record) ([]bool, error) {
+	c.puts.Add(1)
+	return c.Ledger.Finalize(ctx, rs)
+}
+
 func (c *countingLedger) PutReport(ctx context.Context, rs []ledger.Record) ([]bool, error) {
 	c.puts.Add(1)
 	return c.Ledger.PutReport(ctx, rs)
