@@ -36,7 +36,8 @@ func TestOfflinePlanShowsDrift(t *testing.T) {
 		"  + bob.ruiz@example.com\n  - carol.diaz@example.com\n",
 		"  ! dave.kim@example.com\n",
 		"  AWS_Retired (",
-		"totals: 7 groups selected, 1 in sync, 5 with drift; 3 adds, 1 remove, 1 removal blocked; 1 creation, 1 rename, 1 adoption; 1 orphan, 1 identity conflict, 0 skipped, 0 errors\n",
+		"AWS_Security    -                   -    -       -        identity conflict\n",
+		"totals: 8 groups selected, 1 in sync, 5 with drift; 3 adds, 1 remove, 1 removal blocked; 1 creation, 1 rename, 1 adoption; 1 orphan, 2 identity conflicts, 0 skipped, 0 errors\n",
 		"result: drift (exit 2)\n",
 	} {
 		if !strings.Contains(out, want) {

@@ -24,6 +24,7 @@ import (
 //	AWS_Audit       AWS group by name, without externalId    → adopt, add bob
 //	AWS_BreakGlass  Okta lists nobody, AWS has dave          → removal blocked (empty answer)
 //	AWS_Finance     the AWS group carries Finance_Legacy's id → identity conflict
+//	AWS_Security    two AWS groups carry its id               → identity conflict
 //	AWS_Retired     deleted in Okta, its AWS group remains   → orphan
 type offlineWorld struct {
 	scim             *scimtest.Server
@@ -96,6 +97,9 @@ func (w *offlineWorld) seed() error {
 	awsGroup("AWS_BreakGlass", okGroup("AWS_BreakGlass"), "dave.kim")
 	okGroup("AWS_Finance", "carol.diaz")
 	awsGroup("AWS_Finance", okGroup("Finance_Legacy", "carol.diaz"), "carol.diaz")
+	security := okGroup("AWS_Security", "alice.ng")
+	awsGroup("AWS_Security", security, "alice.ng")
+	awsGroup("AWS_Security (copy)", security)
 	retired := okGroup("AWS_Retired")
 	if err := w.okta.DeleteGroup(retired); err != nil {
 		errs = append(errs, err)

@@ -47,7 +47,8 @@ func (c *countingLedger) PutReport(ctx context.Context, rs []ledger.Record) ([]b
 
 // planWorld is one of each thing a plan reports: a group with adds and removes, one in sync, one
 // to create (with a member not provisioned in AWS), one to rename, one to adopt, an emptied Okta
-// group whose removals are blocked, an identity conflict, and an orphan.
+// group whose removals are blocked, two identity conflicts (the name held by another Okta group's
+// AWS group, two AWS groups carrying one id), and an orphan.
 func planWorld(f *fixture) {
 	for _, l := range []string{"alice", "bob", "carol", "dave", "erin"} {
 		f.user(l+"@example.com", true)
@@ -67,6 +68,9 @@ func planWorld(f *fixture) {
 	f.oktaGroupOf("AWS_Finance", "carol@example.com")
 	legacy := f.oktaGroupOf("Finance_Legacy", "carol@example.com")
 	f.scimGroupOf("AWS_Finance", legacy, "carol@example.com")
+	sec := f.oktaGroupOf("AWS_Security", "alice@example.com")
+	f.scimGroupOf("AWS_Security", sec, "alice@example.com")
+	f.scimGroupOf("AWS_Security_copy", sec) // a second AWS group given its id by hand
 	gone := f.oktaGroupOf("AWS_Retired")
 	if err := f.okta.DeleteGroup(gone); err != nil {
 		f.t.Fatal(err)
@@ -126,8 +130,8 @@ func TestPlanReportsEveryKindOfDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := PlanTotals{Groups: 7, InSync: 1, Drifted: 5, Adds: 3, Removes: 1, BlockedRemovals: 1, Renames: 1,
-		Adoptions: 1, Creations: 1, Orphans: 1, Conflicts: 1, Unprovisioned: 1}
+	want := PlanTotals{Groups: 8, InSync: 1, Drifted: 5, Adds: 3, Removes: 1, BlockedRemovals: 1, Renames: 1,
+		Adoptions: 1, Creations: 1, Orphans: 1, Conflicts: 2, Unprovisioned: 1}
 	if rep.Totals != want {
 		t.Errorf("totals %+v\nwant   %+v", rep.Totals, want)
 	}
@@ -135,7 +139,7 @@ func TestPlanReportsEveryKindOfDrift(t *testing.T) {
 		t.Errorf("exit %d, want 2; errors %v", code, rep.Errors)
 	}
 	for name, want := range map[string]PlanStatus{"AWS_Admins": PlanDrift, "AWS_Dev": PlanInSync, "AWS_Data": PlanDrift,
-		"AWS_Ops": PlanDrift, "AWS_Audit": PlanDrift, "AWS_BreakGlass": PlanDrift, "AWS_Finance": PlanConflict} {
+		"AWS_Ops": PlanDrift, "AWS_Audit": PlanDrift, "AWS_BreakGlass": PlanDrift, "AWS_Finance": PlanConflict, "AWS_Security": PlanConflict} {
 		if g := groupOf(t, rep, name); g.Status != want {
 			t.Errorf("%s: status %q, want %q (%s)", name, g.Status, want, g.Reason)
 		}
