@@ -164,3 +164,24 @@ func TestDuplicateExternalIDWritesNothingForTheGroup(t *testing.T) {
 		})
 	}
 }
+
+// A reactivation restores the groups Okta lists: the restore's add to a group whose id two AWS
+// groups carry is dead-lettered with the reason and written to neither; the other groups are
+// restored, and the lifecycle message is acknowledged.
+func TestRestoreToADuplicatedGroupIsDeadLettered(t *testing.T) {
+	w := newLifecycleWorld(t, true)
+	dlq := &fakeRequeue{}
+	w.cfg.DeadLetter = dlq
+	w.mustApply(lifecycle(membership.KindUserDeactivate, "d1", t0, "00uAnn", "ann@example.com"))
+	w.expect(map[string][]string{"AWS_Admins": {"bob@example.com"}, "AWS_Dev": nil})
+	w.srv.AddGroup("AWS_Admins_copy", "00gA")
+	w.mustApply(lifecycle(membership.KindUserReactivate, "r1", t0.Add(time.Minute), "00uAnn", "ann@example.com"))
+	w.expect(map[string][]string{"AWS_Admins": {"bob@example.com"}, "AWS_Admins_copy": nil, "AWS_Dev": {"ann@example.com"}})
+	dead := dlq.sent()
+	if len(dead) != 1 || !strings.Contains(dead[0].Reason, "2 AWS groups carry Okta group 00gA") || !strings.Contains(dead[0].Body, "00gA") {
+		t.Fatalf("dead letters %+v, want the restore's add to 00gA with the duplicated externalId", dead)
+	}
+	if w.metric("GroupIdentityConflicts") != 1 {
+		t.Fatalf("metrics %s", w.emf.String())
+	}
+}
