@@ -148,7 +148,9 @@ okta-hook-check:
 ## One row per group (adds, removes, renames, adoptions, blocked removals, identity conflicts), the
 ## orphans, the totals; exit 0 in sync, 2 drift, 1 error (a group not read, a -group not selected).
 PLAN_FLAGS ?=
-# Built, not go run: go run turns the exit status 2 (drift) into 1.
+# Built, not go run: go run turns the exit status 2 (drift) into 1. make itself exits 2 when a
+# recipe fails, whatever its status (GNU make manual, "How to Run make": "The exit status is two
+# if make encounters any errors"), so scripts run $(BUILD_DIR)/plan for 0/1/2.
 plan:
 	@$(GO) build -o $(BUILD_DIR)/plan ./cmd/plan
 	@$(BUILD_DIR)/plan $(if $(OFFLINE),-offline,-stack '$(STACK_NAME)') $(if $(GROUPS),-group '$(GROUPS)') $(PLAN_FLAGS)

@@ -7,8 +7,9 @@
 //	plan [-stack okta-aws-sso-sync] [-group AWS_Admins]... [-prefix AWS_ | -regex 'AWS_.*'] [-json]
 //	plan -offline
 //
-// It uses the operator's own AWS credentials (the SDK's default chain: environment, profile, SSO)
-// to read the secret (aws_sso_scim_key and okta_api_token, the keys the functions use) and, when
+// It uses the operator's own AWS credentials (config.LoadAWS, the SDK's default credential chain:
+// environment variables, then the shared config and credentials files with their profiles and IAM
+// Identity Center sign-in, per the AWS SDK for Go v2 developer guide, "Configure the SDK") to read the secret (aws_sso_scim_key and okta_api_token, the keys the functions use) and, when
 // the stack can be read, the reconcile function's settings: parameters ScimUrl, OktaOrgUrl,
 // GroupPrefix, GroupRegex, MaxRemovals, CreateGroups, ReconcileConcurrency and outputs SecretArn,
 // StateTableName. Flags win over the environment (the function's variable names: SECRET_ID,
