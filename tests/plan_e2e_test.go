@@ -195,6 +195,16 @@ func TestPlanCommandEndToEnd(t *testing.T) {
 		}
 		nothingWritten(t)
 	})
+	// Without stack access the settings come from the flags (and the defaults): the plan says so,
+	// and with no state table it reads no ordering marks, so dave's add is drift again.
+	t.Run("without the stack", func(t *testing.T) {
+		code, out := plan(t, "-stack", "no-such-stack", "-secret-id", secretARN, "-scim-url", scimURL, "-okta-org-url", oktaURL)
+		if code != 2 || !strings.Contains(out, "read stack no-such-stack") || !strings.Contains(out, "ordering marks not read") ||
+			!strings.Contains(out, "AWS_Ops     AWS_Ops     2    0       0        drift\n") {
+			t.Errorf("exit %d, want 2 with the warning and no ordering marks", code)
+		}
+		nothingWritten(t)
+	})
 	t.Run("in sync", func(t *testing.T) {
 		if code, out := plan(t, "-group", "AWS_Dev"); code != 0 || !strings.Contains(out, "result: in sync (exit 0)") {
 			t.Errorf("exit %d, want 0", code)
