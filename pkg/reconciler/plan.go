@@ -161,7 +161,7 @@ func planReportOf(cfg *Config, r *run, s Summary) PlanReport {
 		rep.BlockedReason = s.BlockedReason
 	}
 	for _, g := range r.groups {
-		pg := planGroupOf(g)
+		pg := planGroupOf(g, r.stopped())
 		rep.Groups = append(rep.Groups, pg)
 		t := &rep.Totals
 		t.Groups++
@@ -208,7 +208,7 @@ func planReportOf(cfg *Config, r *run, s Summary) PlanReport {
 	return rep
 }
 
-func planGroupOf(g *groupRun) PlanGroup {
+func planGroupOf(g *groupRun, stopped bool) PlanGroup {
 	pg := PlanGroup{Group: g.okta.Name, GroupID: g.okta.ID}
 	if g.read.inSCIM {
 		pg.AWSGroup, pg.SCIMGroupID = g.read.scim.DisplayName, g.read.scim.ID
@@ -223,7 +223,10 @@ func planGroupOf(g *groupRun) PlanGroup {
 		return pg
 	case stateDone:
 	default:
-		pg.Status, pg.Reason = PlanNotReached, "not read before the plan's time ran out (-timeout)"
+		pg.Status, pg.Reason = PlanNotReached, "not planned before the plan's time ran out (-timeout)"
+		if stopped {
+			pg.Status, pg.Reason = PlanNotReached, "not planned: a token was rejected (see the errors)"
+		}
 		return pg
 	}
 	p := g.plan

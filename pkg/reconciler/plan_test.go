@@ -328,3 +328,22 @@ func golden(t *testing.T, name, got string) {
 		t.Errorf("%s differs (go test -run %s -update rewrites it)\n--- got\n%s\n--- want\n%s", path, t.Name(), got, want)
 	}
 }
+
+// A rejected SCIM token stops the plan: it fails (exit 1) and no group passes as in sync.
+func TestPlanStopsOnRejectedToken(t *testing.T) {
+	f := newFixture(t)
+	planWorld(f)
+	f.scim.ExpireToken(true)
+	rep, err := f.plan()
+	if err == nil || rep.ExitCode() != PlanExitError || !strings.Contains(rep.Errors[0], "SCIM rejected the bearer token") {
+		t.Fatalf("err %v, exit %d, errors %v", err, rep.ExitCode(), rep.Errors)
+	}
+	for _, g := range rep.Groups {
+		if g.Status == PlanInSync || g.Status == PlanDrift {
+			t.Errorf("%s: %s after a rejected token", g.Group, g.Status)
+		}
+	}
+	if rep.Totals.InSync != 0 || rep.Totals.Errors < len(rep.Groups) {
+		t.Errorf("totals %+v", rep.Totals)
+	}
+}
