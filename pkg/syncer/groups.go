@@ -64,6 +64,13 @@ func (r *run) others(ctx context.Context) {
 			later := func(x membership.Change) bool { return x.GroupID == c.GroupID && x.Published.After(c.Published) }
 			r.failWhere(later, failTransient, fmt.Sprintf("an earlier %s of the group failed: %v", c.Kind, err))
 		}
+		if c.Kind == membership.KindGroupDelete && r.h.cfg.DeleteGroups {
+			// The group's older membership changes wait for the delete (deleteGroup): retried with it.
+			older := func(x membership.Change) bool {
+				return x.GroupID == c.GroupID && x.Kind.Member() && !x.Published.After(c.Published)
+			}
+			r.failWhere(older, failTransient, fmt.Sprintf("retried with the group's delete, which failed: %v", err))
+		}
 	}
 }
 
@@ -263,10 +270,14 @@ func (r *run) deleteGroup(ctx context.Context, c membership.Change) error {
 		r.met.Count("ChangesSkipped", 1)
 		return nil
 	}
-	// The batch's membership changes of this group up to the delete are moot: they must not
-	// re-create the group.
-	if at, ok := r.deleted[c.GroupID]; !ok || c.Published.After(at) {
-		r.deleted[c.GroupID] = c.Published
+	// Once the delete is done (or nothing needs deleting), the batch's membership changes of
+	// this group up to the delete are moot: they must not re-create the group, and they are
+	// acknowledged with it. Not before: a delete that fails is retried, and those changes with
+	// it (others()), so a remove is never acknowledged while the group and its member remain.
+	done := func() {
+		if at, ok := r.deleted[c.GroupID]; !ok || c.Published.After(at) {
+			r.deleted[c.GroupID] = c.Published
+		}
 	}
 	dir := r.h.cfg.Dir
 	res, err := dir.Resolve(r.work, scimapply.GroupRef{ID: c.GroupID, Name: c.GroupName}, scimapply.GroupQuery{ExternalIDOnly: true, FreshSince: r.started})
@@ -275,10 +286,12 @@ func (r *run) deleteGroup(ctx context.Context, c membership.Change) error {
 	case errors.Is(err, scimapply.ErrGroupNotFound):
 		r.log.InfoContext(ctx, "deleted group has no AWS group carrying its id: nothing deleted", "group", c.GroupName, "group_id", c.GroupID)
 		r.met.Count("ChangesSkipped", 1)
+		done()
 		return nil
 	case errors.Is(err, scimapply.ErrNotSelected):
 		r.log.WarnContext(ctx, "deleted group not selected: the SCIM group is left alone", "group", c.GroupName, "group_id", c.GroupID)
 		r.met.Count("ChangesSkipped", 1)
+		done()
 		return nil
 	case err != nil:
 		return err
@@ -287,12 +300,14 @@ func (r *run) deleteGroup(ctx context.Context, c membership.Change) error {
 	if r.h.cfg.DryRun {
 		audit.Result = "dry_run"
 		telemetry.Audit(r.log, audit)
+		done()
 		return nil
 	}
 	if err := r.h.cfg.SCIM.DeleteGroup(r.work, g.ID); err != nil && !errors.Is(err, scim.ErrNotFound) {
 		return fmt.Errorf("delete SCIM group %q: %w", g.DisplayName, err)
 	}
 	dir.ForgetGroup(c.GroupID)
+	done()
 	audit.Result = "applied"
 	telemetry.Audit(r.log, audit)
 	r.met.Count("ChangesApplied", 1)

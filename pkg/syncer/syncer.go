@@ -340,11 +340,12 @@ func (r *run) members(ctx context.Context) {
 	if r.h.cfg.DryRun || len(toWrite) == 0 {
 		return
 	}
-	// The ledger write uses the invocation's own context: the safety margin exists for it.
+	// The verified no-ops' marks (nothing was sent: a loser of a race with them converges, as
+	// with any applied mark). The invocation's own context: the safety margin exists for it.
 	if err := r.h.cfg.Ledger.Put(ctx, toWrite); err != nil {
-		// SCIM has the changes, but without the mark an older change arriving later could undo
-		// them: retry (the PATCH is idempotent) until the mark is written.
-		r.log.ErrorContext(ctx, "ledger write failed: retrying the applied changes", "error", err.Error())
+		// Without the mark an older change arriving later could undo them: retry until the
+		// mark is written.
+		r.log.ErrorContext(ctx, "ledger write failed: retrying the verified no-ops", "error", err.Error())
 		for _, rec := range toWrite {
 			r.failKeys([]membership.Key{rec.Key}, col, failTransient, "ledger write failed: "+err.Error())
 		}
@@ -507,7 +508,8 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 }
 
 // apply plans and applies one group's work with the batch's user resolution and returns the
-// ledger records of the changes SCIM confirmed or that were verified no-ops.
+// ledger records of the verified no-ops; the changes it PATCHes record their own marks (claim,
+// finalize: the single-writer rule).
 func (r *run) apply(ctx context.Context, gw groupWork, res scimapply.Resolution, col membership.Collapsed) []ledger.Record {
 	ref, g, pending := gw.ref, gw.scim, gw.pending
 	var records []ledger.Record
@@ -563,20 +565,36 @@ func (r *run) apply(ctx context.Context, gw groupWork, res scimapply.Resolution,
 		return records
 	}
 	applier := scimapply.NewApplier(r.h.cfg.SCIM, r.h.cfg.Dir, r.log, r.met, scimapply.DryRun(r.h.cfg.DryRun), scimapply.WithClock(r.h.cfg.Now))
-	for _, res := range applier.Apply(r.work, scimapply.Target{Okta: ref, SCIM: g}, plan) {
+	target := scimapply.Target{Okta: ref, SCIM: g}
+	if r.h.cfg.DryRun {
+		// A dry run claims nothing: the read-only applier only logs the plan.
+		applier.Apply(r.work, target, plan)
+		return records
+	}
+	// The single-writer rule (docs/SYNC.md): each change claims its mark before its PATCH, and
+	// reads the marks after it, converging to the newest decision (scimapply.ApplyClaimed).
+	var ws []scimapply.Write
+	for _, op := range []struct {
+		kind    membership.Kind
+		members []scimapply.Member
+	}{{membership.KindRemove, plan.Removes}, {membership.KindAdd, plan.Adds}} {
+		for _, m := range op.members {
+			ws = append(ws, scimapply.Write{Target: target, Member: m, Op: op.kind, Mark: ledger.RecordOf(byUser[m.UserID])})
+		}
+	}
+	for _, res := range applier.ApplyClaimed(r.work, ctx, r.h.cfg.Ledger, ws) {
 		c := byUser[res.Member.UserID]
 		switch {
-		case res.DryRun:
+		case res.Stale:
+			r.skip(ctx, c, "stale: a newer change of the membership was claimed meanwhile")
 		case res.Err != nil:
 			r.noteErr(ctx, res.Err)
 			if !errors.Is(res.Err, scim.ErrUnauthorized) {
 				r.log.ErrorContext(ctx, "change not applied", "user", c.Login, "user_id", c.UserID,
 					"group", g.DisplayName, "group_id", c.GroupID, "op", string(c.Kind), "error", res.Err.Error())
 			}
-			// The Applier counted it in ChangesFailed.
+			// The Applier counted a failed PATCH in ChangesFailed.
 			r.failKeys([]membership.Key{membership.KeyOf(c)}, col, classOf(res.Err), res.Err.Error())
-		default:
-			records = append(records, ledger.RecordOf(c))
 		}
 	}
 	return records

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -562,6 +564,40 @@ func TestGroupDelete(t *testing.T) {
 	}
 }
 
+// DELETE_GROUPS=true: a batch's older removes of a group being deleted are acknowledged only
+// once the delete succeeded. While the delete fails they are retried with it, so the member is
+// never left in an AWS group that stays, with its remove acknowledged.
+func TestGroupDeleteFailureRetriesTheOlderRemoves(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.DeleteGroups = true })
+	ann := f.user("ann@example.com", "00uAnn")
+	admins := f.srv.AddGroup("AWS_Admins", "00gA")
+	f.srv.AddMember(admins, ann)
+	var deleteFails atomic.Bool
+	deleteFails.Store(true)
+	f.srv.SetFaultFunc(func(route string, _ *http.Request) *scimtest.Fault {
+		if route == "DELETE /Groups/{id}" && deleteFails.Load() {
+			return &scimtest.Fault{Status: http.StatusInternalServerError}
+		}
+		return nil
+	})
+	rm := remove("r1", t0, "00uAnn", "ann@example.com")
+	del := change(membership.KindGroupDelete, "d1", t0.Add(time.Second), "", "", "00gA", "AWS_Admins")
+	failed := f.invoke(context.Background(), f.event(rm, del))
+	if len(failed) != 2 {
+		t.Fatalf("failed %v: want the delete and the older remove retried while the delete fails", failed)
+	}
+	if got := f.members("AWS_Admins"); !equal(got, []string{"ann@example.com"}) {
+		t.Fatalf("members %v: nothing is applied before the delete", got)
+	}
+	deleteFails.Store(false)
+	if failed := f.invoke(context.Background(), f.event(rm, del)); len(failed) != 0 {
+		t.Fatalf("retry failed %v", failed)
+	}
+	if _, ok := f.srv.GroupID("AWS_Admins"); ok {
+		t.Fatal("the group was not deleted on the retry")
+	}
+}
+
 // A deactivation of a user AWS does not have is acknowledged without a PATCH (users_test.go covers
 // the removals of a provisioned user).
 func TestUserDeactivateOfAnUnknownUserIsAcknowledged(t *testing.T) {
@@ -587,10 +623,24 @@ func TestGroupDeletedInOktaIsNotCreated(t *testing.T) {
 	}
 }
 
-// flakyLedger fails reads or writes.
+// flakyLedger fails reads or writes (Put and PutReport; Claim; Finalize).
 type flakyLedger struct {
 	ledger.Ledger
-	failGet, failPut bool
+	failGet, failPut, failClaim, failFinalize bool
+}
+
+func (f *flakyLedger) Claim(ctx context.Context, recs []ledger.Record) ([]bool, error) {
+	if f.failClaim {
+		return make([]bool, len(recs)), errors.New("ProvisionedThroughputExceededException")
+	}
+	return f.Ledger.Claim(ctx, recs)
+}
+
+func (f *flakyLedger) Finalize(ctx context.Context, recs []ledger.Record) ([]bool, error) {
+	if f.failFinalize {
+		return make([]bool, len(recs)), errors.New("ProvisionedThroughputExceededException")
+	}
+	return f.Ledger.Finalize(ctx, recs)
 }
 
 func (f *flakyLedger) Get(ctx context.Context, keys []membership.Key) (map[membership.Key]membership.Mark, error) {
@@ -616,17 +666,18 @@ func (f *flakyLedger) PutReport(ctx context.Context, recs []ledger.Record) ([]bo
 
 func TestLedgerFailuresRetryTheChanges(t *testing.T) {
 	for _, tc := range []struct {
-		name             string
-		failGet, failPut bool
-		wantMembers      int
+		name                             string
+		failGet, failClaim, failFinalize bool
+		wantMembers                      int
 	}{
-		{"read", true, false, 0},  // no ordering memory: nothing is applied
-		{"write", false, true, 1}, // applied, but retried until the mark is written
+		{"read", true, false, false, 0},     // no ordering memory: nothing is applied
+		{"claim", false, true, false, 0},    // no claim, no PATCH (the single-writer rule)
+		{"finalize", false, false, true, 1}, // applied, but retried until the mark is final
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var fl *flakyLedger
 			f := newFixture(t, func(c *Config) {
-				fl = &flakyLedger{Ledger: c.Ledger, failGet: tc.failGet, failPut: tc.failPut}
+				fl = &flakyLedger{Ledger: c.Ledger, failGet: tc.failGet, failClaim: tc.failClaim, failFinalize: tc.failFinalize}
 				c.Ledger = fl
 			})
 			f.user("ann@example.com", "00uAnn")
@@ -638,7 +689,7 @@ func TestLedgerFailuresRetryTheChanges(t *testing.T) {
 				t.Fatalf("%d members, want %d", got, tc.wantMembers)
 			}
 			// The redelivery after the ledger recovered succeeds (the PATCH is idempotent).
-			fl.failGet, fl.failPut = false, false
+			fl.failGet, fl.failClaim, fl.failFinalize = false, false, false
 			if failed := f.invoke(context.Background(), f.event(add("e1", t0, "00uAnn", "ann@example.com"))); len(failed) != 0 {
 				t.Fatalf("retry failed %v", failed)
 			}

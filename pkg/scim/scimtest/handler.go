@@ -204,6 +204,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, f)
 		return
 	}
+	if !s.hold(r, route, id) {
+		return
+	}
 
 	switch route {
 	case "GET /Users":

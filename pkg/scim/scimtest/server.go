@@ -149,6 +149,7 @@ type Server struct {
 	storePfx   string
 	script     []Fault
 	faultFunc  FaultFunc
+	holds      []*Held
 	seq        uint64
 	users      map[string]*user
 	userOrder  []*user
