@@ -463,56 +463,6 @@ func (w *faultWorld) waitDepth(n int) {
 	}
 }
 
-// oktaDeliveryRequest is one Okta event hook delivery as API Gateway hands it to the hook, in the
-// shape syncWorld.deliver sends. Posting the same value twice is Okta's retry: same eventId, same
-// bytes.
-func oktaDeliveryRequest(t testing.TB, eventID string, evs []oktaEvent) events.APIGatewayProxyRequest {
-	t.Helper()
-	logEvents := make([]map[string]any, 0, len(evs))
-	for _, e := range evs {
-		logEvents = append(logEvents, map[string]any{
-			"uuid":           e.UUID,
-			"published":      e.Published.UTC().Format("2006-01-02T15:04:05.000Z"),
-			"eventType":      e.Type,
-			"version":        "0",
-			"severity":       "INFO",
-			"displayMessage": "Group membership change",
-			"actor":          map[string]any{"id": "00uADMIN", "type": "User", "alternateId": "admin@example.com", "displayName": "Admin"},
-			"outcome":        map[string]any{"result": "SUCCESS", "reason": nil},
-			"target": []map[string]any{
-				{"id": e.UserID, "type": "User", "alternateId": e.Login, "displayName": e.Login, "detailEntry": nil},
-				{"id": e.GroupID, "type": "UserGroup", "alternateId": "unknown", "displayName": e.GroupName, "detailEntry": nil},
-			},
-		})
-	}
-	body, err := json.Marshal(map[string]any{
-		"eventType": "com.okta.event_hook", "eventTypeVersion": "1.0", "cloudEventsVersion": "0.1",
-		"source": "https://example.okta.com/api/v1/eventHooks/whoFaults", "eventId": eventID,
-		"eventTime": time.Now().UTC().Format(time.RFC3339), "contentType": "application/json",
-		"data": map[string]any{"events": logEvents},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return events.APIGatewayProxyRequest{
-		Resource: "/okta/events", Path: "/okta/events", HTTPMethod: http.MethodPost,
-		Headers: map[string]string{"Authorization": e2eHookToken, "Content-Type": "application/json", "User-Agent": "Okta-Integrations"},
-		Body:    string(body),
-	}
-}
-
-// post sends one delivery through the hook and requires a success answer.
-func (w *faultWorld) post(req events.APIGatewayProxyRequest) {
-	w.t.Helper()
-	resp, err := w.hook.InvokeAPIGateway(w.ctx, req)
-	if err != nil {
-		w.t.Fatalf("hook: %v", err)
-	}
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-		w.t.Fatalf("hook answered %d: %s", resp.StatusCode, resp.Body)
-	}
-}
-
 // oktaFaultPage fails the member pages of an Okta group from page n+1 on (the first n pass).
 func oktaFaultPage(groupID string, n, status int) oktatest.Fault {
 	return oktatest.Fault{Route: oktatest.RouteGroupUsers, GroupID: groupID, Status: status, Skip: n, Times: -1}

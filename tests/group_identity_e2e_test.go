@@ -22,7 +22,6 @@ import (
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta/oktatest"
-	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim/scimtest"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/tests/harness"
 )
@@ -147,16 +146,6 @@ func (w *idWorld) byExternal() map[string]string {
 	return out
 }
 
-// dlqReasons returns the reason attribute of every dead-lettered message.
-func (w *idWorld) dlqReasons() []string {
-	w.t.Helper()
-	var out []string
-	for _, m := range harness.MustReceiveAll(w.t, w.moto, w.queue.DLQURL) {
-		out = append(out, m.MessageAttributes[queue.ReasonAttribute])
-	}
-	return out
-}
-
 // idSummary is the part of the reconcile summary these tests read.
 type idSummary struct {
 	GroupsRenamed int `json:"groupsRenamed"`
@@ -174,18 +163,25 @@ type idSummary struct {
 // reconcile runs the reconcile bootstrap once.
 func (w *idWorld) reconcile() idSummary {
 	w.t.Helper()
-	rt := harness.MustStartRuntime(w.t, harness.MustBuildFunction(w.t, "reconcile"), w.recEnv,
-		harness.WithFunctionName("reconcile-identity-"+w.name), harness.WithTimeout(3*time.Minute))
-	defer func() { _ = rt.Close() }()
-	resp, err := rt.Invoke(w.ctx, []byte("{}"))
-	if err != nil {
-		w.t.Fatalf("reconcile: %v\n%s", err, rt.Logs())
-	}
 	var s idSummary
-	if err := json.Unmarshal(resp, &s); err != nil {
-		w.t.Fatalf("summary %s: %v", resp, err)
-	}
+	reconcileOnce(w.t, w.ctx, w.recEnv, "reconcile-identity-"+w.name, &s)
 	return s
+}
+
+// reconcileOnce starts the reconcile bootstrap with env, runs it once on the manual trigger
+// payload "{}" and decodes its summary into out. A failed run fails the test with its logs.
+func reconcileOnce(t testing.TB, ctx context.Context, env map[string]string, name string, out any) {
+	t.Helper()
+	rt := harness.MustStartRuntime(t, harness.MustBuildFunction(t, "reconcile"), env,
+		harness.WithFunctionName(name), harness.WithTimeout(3*time.Minute))
+	defer func() { _ = rt.Close() }()
+	resp, err := rt.Invoke(ctx, []byte("{}"))
+	if err != nil {
+		t.Fatalf("reconcile: %v\n%s", err, rt.Logs())
+	}
+	if err := json.Unmarshal(resp, out); err != nil {
+		t.Fatalf("summary %s: %v", resp, err)
+	}
 }
 
 // eachContainer runs a scenario in a warm and in a cold world.

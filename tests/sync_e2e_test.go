@@ -22,6 +22,7 @@ import (
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta/oktatest"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim/scimtest"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/tests/harness"
@@ -77,12 +78,7 @@ func newSyncWorld(t testing.TB, m *harness.Moto, name string, opts scimtest.Opti
 }
 
 // oktaEvent is one System Log event of a delivery.
-type oktaEvent struct {
-	UUID, Type         string
-	Published          time.Time
-	UserID, Login      string
-	GroupID, GroupName string
-}
+type oktaEvent = oktatest.Event
 
 func memberEvent(typ string, uuid string, at time.Time, userID, login, groupID, group string) oktaEvent {
 	return oktaEvent{UUID: uuid, Type: "group.user_membership." + typ, Published: at, UserID: userID, Login: login, GroupID: groupID, GroupName: group}
@@ -91,7 +87,15 @@ func memberEvent(typ string, uuid string, at time.Time, userID, login, groupID, 
 // deliver posts one Okta event hook delivery through the hook, as API Gateway would.
 func (w *syncWorld) deliver(evs ...oktaEvent) {
 	w.t.Helper()
-	var logEvents []map[string]any
+	w.seq++
+	w.post(oktaDeliveryRequest(w.t, fmt.Sprintf("e2e-delivery-%d", w.seq), evs))
+}
+
+// oktaDeliveryRequest is one Okta event hook delivery as API Gateway hands it to the hook.
+// Posting the same value twice is Okta's retry: same eventId, same bytes.
+func oktaDeliveryRequest(t testing.TB, eventID string, evs []oktaEvent) events.APIGatewayProxyRequest {
+	t.Helper()
+	logEvents := make([]map[string]any, 0, len(evs))
 	for _, e := range evs {
 		// Membership events name a group and a user; renames and group deletes only the group,
 		// user lifecycle events only the user.
@@ -114,21 +118,26 @@ func (w *syncWorld) deliver(evs ...oktaEvent) {
 			"target":         targets,
 		})
 	}
-	w.seq++
 	body, err := json.Marshal(map[string]any{
 		"eventType": "com.okta.event_hook", "eventTypeVersion": "1.0", "cloudEventsVersion": "0.1",
-		"source": "https://example.okta.com/api/v1/eventHooks/whoE2E", "eventId": fmt.Sprintf("e2e-delivery-%d", w.seq),
+		"source": "https://example.okta.com/api/v1/eventHooks/whoE2E", "eventId": eventID,
 		"eventTime": time.Now().UTC().Format(time.RFC3339), "contentType": "application/json",
 		"data": map[string]any{"events": logEvents},
 	})
 	if err != nil {
-		w.t.Fatal(err)
+		t.Fatal(err)
 	}
-	resp, err := w.hook.InvokeAPIGateway(w.ctx, events.APIGatewayProxyRequest{
+	return events.APIGatewayProxyRequest{
 		Resource: "/okta/events", Path: "/okta/events", HTTPMethod: http.MethodPost,
 		Headers: map[string]string{"Authorization": e2eHookToken, "Content-Type": "application/json", "User-Agent": "Okta-Integrations"},
 		Body:    string(body),
-	})
+	}
+}
+
+// post sends one delivery through the hook and requires a success answer.
+func (w *syncWorld) post(req events.APIGatewayProxyRequest) {
+	w.t.Helper()
+	resp, err := w.hook.InvokeAPIGateway(w.ctx, req)
 	if err != nil {
 		w.t.Fatalf("hook: %v", err)
 	}
@@ -192,6 +201,16 @@ func (w *syncWorld) dlq() [][]membership.Change {
 			w.t.Fatalf("DLQ message %s: %v", m.ID, err)
 		}
 		out = append(out, cs)
+	}
+	return out
+}
+
+// dlqReasons returns the reason attribute of every dead-lettered message.
+func (w *syncWorld) dlqReasons() []string {
+	w.t.Helper()
+	var out []string
+	for _, m := range harness.MustReceiveAll(w.t, w.moto, w.queue.DLQURL) {
+		out = append(out, m.MessageAttributes[queue.ReasonAttribute])
 	}
 	return out
 }
