@@ -139,8 +139,8 @@ func logins(ms []scimapply.Member, max int) []string {
 }
 
 // apply carries out one group's plan through the shared apply path (removes first, PATCHes of at
-// most 100 values, one audit record per change) and records ordering marks for what SCIM
-// confirmed.
+// most 100 values, one audit record per change), with STATE_TABLE under the single-writer rule
+// (applyClaimed).
 func (r *run) apply(ctx, work context.Context, g *groupRun) {
 	if !g.read.inSCIM {
 		if !r.cfg.CreateGroups {
@@ -167,41 +167,105 @@ func (r *run) apply(ctx, work context.Context, g *groupRun) {
 	if len(g.plan.adds)+len(g.plan.removes) == 0 {
 		return
 	}
-	var records []ledger.Record
+	target := scimapply.Target{Okta: g.ref, SCIM: g.read.scim}
+	if r.cfg.Ledger == nil || r.dryRun {
+		// Without STATE_TABLE there are no marks to order by; a dry run claims nothing.
+		r.count(g, r.applier.Apply(work, target, scimapply.Plan{Adds: g.plan.adds, Removes: g.plan.removes}))
+	} else {
+		r.applyClaimed(ctx, work, g, target)
+	}
+	if g.out.failed > 0 {
+		r.addErr("group %q: %d changes failed (see the audit records)", g.okta.Name, g.out.failed)
+	}
+}
+
+// applyClaimed applies the group's plan under the single-writer rule (docs/SYNC.md,
+// scimapply.ApplyClaimed), as the sync worker does: each change of a member linked to an Okta
+// user claims its mark before its PATCH and converges after it when a newer Okta event (or the
+// user's deactivation) was recorded meanwhile. The sync containers run beside the reconciler, so
+// deferToEvents' read alone leaves a window of one group's PATCHes in which an event applied by
+// the worker would be undone by this run's older answer. Members not linked to an Okta user have
+// no mark (no event can name them) and are applied as planned.
+//
+// Marked at the read time (less the skew), not now: an Okta event published after the read still
+// wins, one published before it is already part of this run's answer and must not undo it when it
+// arrives late. The finalize and the reads after the PATCHes use the invocation's context: the
+// safety margin exists for them.
+func (r *run) applyClaimed(ctx, work context.Context, g *groupRun, target scimapply.Target) {
 	at := g.read.readAt.Add(-markSkew)
-	for _, res := range r.applier.Apply(work, scimapply.Target{Okta: g.ref, SCIM: g.read.scim}, scimapply.Plan{Adds: g.plan.adds, Removes: g.plan.removes}) {
+	var ws []scimapply.Write
+	var unlinked scimapply.Plan
+	for _, op := range []struct {
+		kind    membership.Kind
+		members []scimapply.Member
+	}{{membership.KindRemove, g.plan.removes}, {membership.KindAdd, g.plan.adds}} {
+		for _, m := range op.members {
+			if m.UserID == "" {
+				if op.kind == membership.KindAdd {
+					unlinked.Adds = append(unlinked.Adds, m)
+				} else {
+					unlinked.Removes = append(unlinked.Removes, m)
+				}
+				continue
+			}
+			ws = append(ws, scimapply.Write{Target: target, Member: m, Op: op.kind, Mark: ledger.Record{
+				Key:  membership.Key{GroupID: g.okta.ID, UserID: m.UserID},
+				Mark: membership.Mark{Published: at, Kind: op.kind, EventUUID: ledger.ReconcilePrefix + r.runID},
+			}})
+		}
+	}
+	if unlinked.Len() > 0 {
+		r.count(g, r.applier.Apply(work, target, unlinked))
+	}
+	var unclaimed scimapply.Plan
+	var claimErr error
+	for _, res := range r.applier.ApplyClaimed(work, ctx, r.cfg.Ledger, ws) {
+		switch {
+		case res.Unclaimed:
+			// The ledger is unavailable: as without STATE_TABLE (deferToEvents degrades the same
+			// way), loudly. The sync worker cannot apply anything meanwhile: it reads the ledger
+			// before every change.
+			claimErr = res.Err
+			if res.Op == membership.KindAdd {
+				unclaimed.Adds = append(unclaimed.Adds, res.Member)
+			} else {
+				unclaimed.Removes = append(unclaimed.Removes, res.Member)
+			}
+		case res.Stale || (len(res.Converged) > 0 && res.Converged[len(res.Converged)-1] != res.Op):
+			// A newer Okta event decides this membership (claimed during this run): it wins.
+			g.plan.deferred++
+			r.log.DebugContext(ctx, "change deferred to a newer Okta event claimed during the run", "group", g.okta.Name,
+				"group_id", g.okta.ID, "user", res.Member.Login, "user_id", res.Member.UserID, "op", string(res.Op))
+		case res.Err != nil:
+			g.out.failed++
+			r.noteSCIMErr(res.Err)
+		case res.Op == membership.KindAdd:
+			g.out.added++
+		default:
+			g.out.removed++
+		}
+	}
+	if unclaimed.Len() > 0 {
+		r.addErr("group %q: writing ordering marks failed, changes applied without them: %v", g.okta.Name, claimErr)
+		r.log.ErrorContext(ctx, "writing ordering marks failed: applying the plan without them (an event applied meanwhile may be undone until the next run)",
+			"group", g.okta.Name, "group_id", g.okta.ID, "changes", unclaimed.Len(), "error", claimErr.Error())
+		r.count(g, r.applier.Apply(work, target, unclaimed))
+	}
+}
+
+// count adds a plan's results to the group's outcome.
+func (r *run) count(g *groupRun, results []scimapply.Result) {
+	for _, res := range results {
 		switch {
 		case res.DryRun:
 		case res.Err != nil:
 			g.out.failed++
 			r.noteSCIMErr(res.Err)
+		case res.Op == membership.KindAdd:
+			g.out.added++
 		default:
-			if res.Op == membership.KindAdd {
-				g.out.added++
-			} else {
-				g.out.removed++
-			}
-			if res.Member.UserID != "" {
-				records = append(records, ledger.Record{
-					Key:  membership.Key{GroupID: g.okta.ID, UserID: res.Member.UserID},
-					Mark: membership.Mark{Published: at, Kind: res.Op, EventUUID: "reconcile/" + r.runID},
-				})
-			}
+			g.out.removed++
 		}
-	}
-	if g.out.failed > 0 {
-		r.addErr("group %q: %d changes failed (see the audit records)", g.okta.Name, g.out.failed)
-	}
-	if r.cfg.Ledger == nil || len(records) == 0 {
-		return
-	}
-	// Marked at the read time (less the skew), not now: an Okta event published after the read
-	// still wins, one published before it is already part of this run's answer and must not undo
-	// it when it arrives late. The invocation's context: the safety margin exists for this write.
-	if err := r.cfg.Ledger.Put(ctx, records); err != nil {
-		r.addErr("group %q: writing ordering marks failed: %v", g.okta.Name, err)
-		r.log.ErrorContext(ctx, "writing ordering marks failed: an older queued event may undo this repair until the next run",
-			"group", g.okta.Name, "group_id", g.okta.ID, "error", err.Error())
 	}
 }
 

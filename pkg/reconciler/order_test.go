@@ -89,6 +89,14 @@ func (failingLedger) Get(context.Context, []membership.Key) (map[membership.Key]
 
 func (failingLedger) Put(context.Context, []ledger.Record) error { return errors.New("dynamodb down") }
 
+func (failingLedger) Claim(context.Context, []ledger.Record) ([]bool, error) {
+	return nil, errors.New("dynamodb down")
+}
+
+func (failingLedger) Finalize(context.Context, []ledger.Record) ([]bool, error) {
+	return nil, errors.New("dynamodb down")
+}
+
 // An unavailable ordering table degrades to the behaviour without STATE_TABLE, loudly.
 func TestLedgerUnavailable(t *testing.T) {
 	f := newFixture(t)

@@ -1,6 +1,7 @@
 package scimapply
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,6 +64,9 @@ type WriteResult struct {
 	// Err: not applied, or applied but not settled (a ledger call failed, the marks kept
 	// changing); retry the change. Its claim stays pending, so the retry does it again.
 	Err error
+	// Unclaimed: the claim itself failed (Err says why; the ledger is unavailable): nothing was
+	// sent.
+	Unclaimed bool
 }
 
 // maxConvergeRounds bounds the converge loop: each round needs yet another, newer change of the
@@ -92,13 +96,16 @@ func (a *Applier) ApplyClaimed(work, settle context.Context, led Marks, ws []Wri
 		return out
 	}
 	claimed, err := led.Claim(work, recs)
+	if len(claimed) != len(recs) {
+		claimed, err = make([]bool, len(recs)), cmp.Or(err, errors.New("ledger: claim answered for another number of records"))
+	}
 	var sent []int
 	for i := range ws {
 		switch {
 		case claimed[i]:
 			sent = append(sent, i)
 		case err != nil:
-			out[i].Err = fmt.Errorf("claim the ledger mark: %w", err)
+			out[i].Err, out[i].Unclaimed = fmt.Errorf("claim the ledger mark: %w", err), true
 		default:
 			out[i].Stale = true
 		}
@@ -119,6 +126,9 @@ func (a *Applier) ApplyClaimed(work, settle context.Context, led Marks, ws []Wri
 		fin[j] = recs[i]
 	}
 	final, err := led.Finalize(settle, fin)
+	if len(final) != len(fin) {
+		final, err = make([]bool, len(fin)), cmp.Or(err, errors.New("ledger: finalize answered for another number of records"))
+	}
 	last := map[int]bool{} // what each write still to check last wrote: member or not
 	for j, i := range confirmed {
 		switch {
