@@ -8,7 +8,7 @@ FUZZTIME ?= 5s
 BENCHCOUNT ?= 6
 
 .PHONY: all build test test-long lint vet staticcheck cfn-lint unit e2e bench fuzz fuzz-seeds demo invoke local tools clean \
-	build-HookFunction build-SyncFunction build-ReconcileFunction okta-hook okta-hook-check plan
+	build-HookFunction build-SyncFunction build-ReconcileFunction okta-hook okta-hook-check plan gen
 
 all: build
 
@@ -62,6 +62,15 @@ unit:
 
 e2e:
 	$(GO) test -race -count=1 -timeout 40m -v ./tests/...
+
+## gen: the generative end-to-end test (tests/generative_e2e_test.go) with a long budget: GEN_RUNS
+## runs of GEN_OPS random Okta operations per token setting, seeds GEN_SEED, GEN_SEED+1, … (default
+## a random GEN_SEED, printed). make test runs it with a small budget; a failure prints the command
+## that replays exactly the failing run.
+GEN_RUNS ?= 50
+GEN_OPS ?= 60
+gen: tools
+	GEN_RUNS=$(GEN_RUNS) GEN_OPS=$(GEN_OPS) $(if $(GEN_SEED),GEN_SEED=$(GEN_SEED)) $(GO) test -race -count=1 -timeout 60m -run '^TestGenerative$$' ./tests/
 
 ## bench: every Go benchmark in one run, benchstat-friendly, into $(BUILD_DIR)/bench (see docs/BENCHMARKS.md).
 ## Micro benchmarks run BENCHCOUNT times for benchstat; the scenario benchmarks (bursts against the

@@ -37,13 +37,18 @@ type faultOptions struct {
 	workers int               // concurrent sync environments; default 2 (template: MaximumConcurrency 2)
 	timeout time.Duration     // sync function timeout; default 60 s
 	syncEnv map[string]string // added to the sync environment (SECRET_TTL, …)
+	// oktaToken, when set, is the secret's okta_api_token (the sync worker also needs
+	// OKTA_ORG_URL in syncEnv to use it).
+	oktaToken string
 }
 
 // faultWorld is a syncWorld with several sync environments and a request spy.
 type faultWorld struct {
 	*syncWorld
-	syncs  []*harness.Runtime
-	secret string // ARN of the functions' secret
+	syncs   []*harness.Runtime
+	secret  string // ARN of the functions' secret
+	table   string // the StateTable
+	scimURL string
 
 	mu         sync.Mutex
 	fault      scimtest.FaultFunc // the scenario's fault, behind the spy
@@ -109,7 +114,7 @@ func newFaultWorld(t testing.TB, a faultAWS, name string, o faultOptions) *fault
 	if err := ledger.CreateTable(ctx, dynamodb.NewFromConfig(a.ddb.AWSConfig()), table); err != nil {
 		t.Fatal(err)
 	}
-	secret := harness.MustCreateSecret(t, m, "okta-aws-sso-sync-faults-"+name, harness.SecretJSON(e2eHookToken, e2eSCIMToken, ""))
+	secret := harness.MustCreateSecret(t, m, "okta-aws-sso-sync-faults-"+name, harness.SecretJSON(e2eHookToken, e2eSCIMToken, o.oktaToken))
 
 	hook := harness.MustStartRuntime(t, harness.MustBuildFunction(t, "hook"), harness.MergeEnv(m.Env(), map[string]string{
 		"SECRET_ID": secret, "QUEUE_URL": q.URL, "LOG_LEVEL": "info",
@@ -122,9 +127,12 @@ func newFaultWorld(t testing.TB, a faultAWS, name string, o faultOptions) *fault
 	}
 	w := &faultWorld{
 		syncWorld: &syncWorld{t: t, ctx: ctx, moto: m, scim: srv, queue: q, hook: hook, sync: syncs[0]},
-		syncs:     syncs, secret: secret,
+		syncs:     syncs, secret: secret, table: table, scimURL: scimURL,
 		written: map[string]int{}, unselected: map[string]bool{},
 		tokens: []string{e2eHookToken, e2eSCIMToken},
+	}
+	if o.oktaToken != "" {
+		w.tokens = append(w.tokens, o.oktaToken)
 	}
 	w.logs = append(w.logs, hook.Logs)
 	for _, s := range syncs {

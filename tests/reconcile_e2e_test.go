@@ -191,6 +191,7 @@ type recSummary struct {
 	Skipped []struct {
 		Group, Reason string
 	} `json:"skipped"`
+	Orphans      []orphan `json:"orphans"`
 	NotReached   []string `json:"notReached"`
 	UnknownUsers int      `json:"unknownUsers"`
 	ScimRequests int64    `json:"scimRequests"`
@@ -198,6 +199,9 @@ type recSummary struct {
 	DurationMs   int64    `json:"durationMs"`
 	Errors       []string `json:"errors"`
 }
+
+// orphan is an AWS group of the summary's orphans.
+type orphan struct{ Group, SCIMGroupID, ExternalID, Reason string }
 
 // invoke runs one reconcile with payload; it returns the summary (from the response, or from the
 // log when the function failed) and the function error.
