@@ -144,6 +144,21 @@ func (a *Applier) ApplyClaimed(work, settle context.Context, led Marks, ws []Wri
 	return out
 }
 
+// Settle reads the marks of writes just sent outside the claim protocol (a revoke's removes,
+// ordered by the user's status mark rather than by membership marks) and converges each to
+// ledger.Target, as ApplyClaimed does after its finalize: a newer status recorded during the
+// writes (a reactivation whose restore already ran) is not undone by them.
+func (a *Applier) Settle(ctx context.Context, led Marks, ws []Write) []WriteResult {
+	out := make([]WriteResult, len(ws))
+	last := map[int]bool{}
+	for i, w := range ws {
+		out[i].Write = w
+		last[i] = w.Op == membership.KindAdd
+	}
+	a.converge(ctx, led, ws, out, last)
+	return out
+}
+
 // converge reads the marks of the writes in last and PATCHes what ledger.Target says until it is
 // what each wrote last.
 func (a *Applier) converge(ctx context.Context, led Marks, ws []Write, out []WriteResult, last map[int]bool) {

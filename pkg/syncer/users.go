@@ -166,13 +166,28 @@ func (r *run) revoke(ctx context.Context, c membership.Change, l membership.Life
 	applier := scimapply.NewApplier(r.h.cfg.SCIM, r.h.cfg.Dir, r.log, r.met, scimapply.DryRun(r.h.cfg.DryRun), scimapply.WithClock(r.h.cfg.Now))
 	member := scimapply.Member{SCIMID: u.ID, UserID: c.UserID, Login: c.Login, EventUUID: c.EventUUID, Published: c.Published}
 	var errs []error
+	var removed []scimapply.Write
 	for _, g := range managed {
 		target := scimapply.Target{Okta: scimapply.GroupRef{ID: g.ExternalID, Name: g.DisplayName}, SCIM: g}
 		for _, res := range applier.Apply(r.work, target, scimapply.Plan{Removes: []scimapply.Member{member}}) {
-			if res.Err != nil && !errors.Is(res.Err, scimapply.ErrGroupGone) {
+			switch {
+			case res.Err != nil && !errors.Is(res.Err, scimapply.ErrGroupGone):
 				r.noteErr(ctx, res.Err)
 				errs = append(errs, fmt.Errorf("remove user %s from AWS group %q: %w", c.UserID, g.DisplayName, res.Err))
+			case res.Err == nil && g.ExternalID != "" && !r.h.cfg.DryRun:
+				removed = append(removed, scimapply.Write{Target: target, Member: member, Op: membership.KindRemove,
+					Mark: ledger.Record{Key: membership.Key{GroupID: g.ExternalID, UserID: c.UserID}}})
 			}
+		}
+	}
+	// The single-writer rule (docs/SYNC.md): a newer status recorded while these removes were in
+	// flight (a reactivation in the other container, its restore already applied) must not be
+	// undone by them. Read the marks and converge to what they say (scimapply.Settle): with the
+	// deactivation still the newest status, nothing more happens.
+	for _, res := range applier.Settle(ctx, r.h.cfg.Ledger, removed) {
+		if res.Err != nil {
+			r.noteErr(ctx, res.Err)
+			errs = append(errs, fmt.Errorf("settle the remove of user %s from AWS group %q: %w", c.UserID, res.Target.SCIM.DisplayName, res.Err))
 		}
 	}
 	// A failed remove fails the lifecycle message: retried after the backoff, it lists SCIM

@@ -431,3 +431,33 @@ func describe(cs []membership.Change) string {
 	}
 	return b.String()
 }
+
+// The reverse race: a deactivation's remove PATCH is slow, and the user's reactivation (newer),
+// in the other container, restores the groups Okta lists while it is in flight. The remove lands
+// last; the deactivation then reads the marks, finds the newer status and the restore's add
+// marks, and adds the user back.
+func TestWriterSlowRevokeDoesNotUndoANewerRestore(t *testing.T) {
+	w := newLifecycleWorld(t, true)
+	h := w.srv.Hold(func(q scimtest.Request) bool { return q.MemberPatch("remove", w.ann) })
+	done := make(chan []string)
+	deact := lifecycle(membership.KindUserDeactivate, "d1", t0, "00uAnn", "ann@example.com")
+	go func() {
+		failed, err := w.invokeWith(w.container(), w.event(deact))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- failed
+	}()
+	<-h.Reached()
+	react := lifecycle(membership.KindUserReactivate, "r1", t0.Add(time.Minute), "00uAnn", "ann@example.com")
+	if failed, err := w.invokeWith(w.container(), w.event(react)); err != nil || len(failed) != 0 {
+		t.Fatalf("reactivation: failed %v, %v", failed, err)
+	}
+	h.Release()
+	if failed := <-done; len(failed) != 0 {
+		t.Fatalf("deactivation: failed %v\n%s", failed, w.logs.String())
+	}
+	w.expect(map[string][]string{"AWS_Admins": {"ann@example.com", "bob@example.com"}, "AWS_Dev": {"ann@example.com"}})
+	w.agree("00gA", "00uAnn", "AWS_Admins", "ann@example.com")
+	w.agree("00gB", "00uAnn", "AWS_Dev", "ann@example.com")
+}
