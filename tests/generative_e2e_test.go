@@ -92,13 +92,23 @@ func runGenerative(t *testing.T, aws faultAWS, token bool, seed uint64, ops int)
 	})
 
 	// SCIM answers about 3 % of requests with 429 and Retry-After: 1 (AWS sends whole seconds)
-	// and 2 % with a 5xx, seeded.
+	// and 2 % with a 5xx, seeded. In every third run, an outage of 10 consecutive requests (503)
+	// somewhere in the first 40 can outlast a request's retries (1 + 5 attempts), so that its
+	// changes fail and come back after the worker's backoff (5 s, then 10 s), behind later ones.
 	var mu sync.Mutex
 	faults := rand.New(rand.NewPCG(seed, 0x5c1a))
-	var throttled, failed int
+	outage := -1
+	if faults.IntN(3) == 0 {
+		outage = faults.IntN(40)
+	}
+	var n, throttled, failed int
 	w.setFault(func(string, *http.Request) *scimtest.Fault {
 		mu.Lock()
 		defer mu.Unlock()
+		if n++; outage >= 0 && n > outage && n <= outage+10 {
+			failed++
+			return &scimtest.Fault{Status: http.StatusServiceUnavailable}
+		}
 		switch p := faults.Float64(); {
 		case p < 0.03:
 			throttled++
