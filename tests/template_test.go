@@ -28,6 +28,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
 // templateFunctions maps each function's logical ID to its directory under functions/. SAM's
@@ -50,15 +51,10 @@ var (
 	}
 )
 
-// emfMetrics are the EMF metric names the functions emit (team brief). An alarm or dashboard graph
-// on any other name in our namespace would watch a metric nobody writes.
-var emfMetrics = []string{
-	"EventsReceived", "ChangesEnqueued", "EventsDropped", "HookAuthFailures", "HookRejected",
-	"ChangesApplied", "ChangesSkipped", "ChangesFailed", "ScimRequests", "ScimThrottles",
-	"ScimUnauthorized", "ScimRetries", "LagMs", "DriftFound", "DriftRepaired",
-	"ReconcileRemovalsBlocked", "ReconcileGroupsSkipped", "UnknownUsers", "ChangesIsolated",
-	"ChangesDeadLettered", "GroupIdentityConflicts", "OrphanGroups",
-}
+// emfMetrics are the EMF metric names the functions emit: pkg/telemetry's one list
+// (TestMetricNamesAreConstants keeps the functions to it). An alarm or dashboard graph on any
+// other name in our namespace would watch a metric nobody writes.
+var emfMetrics = telemetry.MetricNames
 
 // Values a deployment would supply; everything else comes from the parameters' defaults.
 const (

@@ -32,13 +32,13 @@ type SecretSource interface {
 	Get(ctx context.Context) (config.Secrets, error)
 }
 
-// Metric names (EMF, no dimensions).
+// Metric names (EMF, no dimensions; the one list is pkg/telemetry's).
 const (
-	metricEventsReceived  = "EventsReceived"
-	metricChangesEnqueued = "ChangesEnqueued"
-	metricEventsDropped   = "EventsDropped"
-	metricAuthFailures    = "HookAuthFailures"
-	metricRejected        = "HookRejected"
+	metricEventsReceived  = telemetry.MetricEventsReceived
+	metricChangesEnqueued = telemetry.MetricChangesEnqueued
+	metricEventsDropped   = telemetry.MetricEventsDropped
+	metricAuthFailures    = telemetry.MetricHookAuthFailures
+	metricRejected        = telemetry.MetricHookRejected
 )
 
 // Handler answers Okta's event hook calls arriving through an API Gateway REST proxy integration.

@@ -10,6 +10,7 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
 // deferToEvents drops a group's planned changes of memberships for which the sync worker already
@@ -344,12 +345,12 @@ func (r *run) report(ctx context.Context) {
 			r.log.DebugContext(ctx, "Okta group members not provisioned in SCIM (all)", "users", all[start:min(n, start+maxListedInLog)])
 		}
 	}
-	r.met.Count("DriftFound", float64(drift))
-	r.met.Count("DriftRepaired", float64(repaired))
-	r.met.Count("ReconcileRemovalsBlocked", float64(blocked))
-	r.met.Count("ReconcileGroupsSkipped", float64(skipped))
-	r.met.Count("OrphanGroups", float64(len(r.orphans)))
-	r.met.Count("UnknownUsers", float64(len(r.unknownUsers)))
+	r.met.Count(telemetry.MetricDriftFound, float64(drift))
+	r.met.Count(telemetry.MetricDriftRepaired, float64(repaired))
+	r.met.Count(telemetry.MetricReconcileRemovalsBlocked, float64(blocked))
+	r.met.Count(telemetry.MetricReconcileGroupsSkipped, float64(skipped))
+	r.met.Count(telemetry.MetricOrphanGroups, float64(len(r.orphans)))
+	r.met.Count(telemetry.MetricUnknownUsers, float64(len(r.unknownUsers)))
 }
 
 // summary builds the run's summary from the groups' final states.

@@ -11,6 +11,7 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
 // groupIndex is one complete listing of the AWS groups, indexed by externalId (the identity rule
@@ -88,7 +89,7 @@ func (r *run) resolveGroups(ctx context.Context) {
 // or its name held by another Okta group's AWS group): nothing is written for it. It is counted
 // (GroupIdentityConflicts, alarm) and listed in the summary's identityConflicts and skipped.
 func (r *run) identityConflict(ctx context.Context, g *groupRun, err error) {
-	r.met.Count("GroupIdentityConflicts", 1)
+	r.met.Count(telemetry.MetricGroupIdentityConflicts, 1)
 	c := IdentityConflict{Group: g.okta.Name, GroupID: g.okta.ID, Reason: err.Error()}
 	var dup *scimapply.DuplicateExternalID
 	var other *scimapply.IdentityConflict
@@ -191,7 +192,7 @@ func (r *run) follow(ctx context.Context, g *groupRun) {
 	if err != nil {
 		r.noteSCIMErr(err)
 		if errors.Is(err, scimapply.ErrIdentityConflict) {
-			r.met.Count("GroupIdentityConflicts", 1)
+			r.met.Count(telemetry.MetricGroupIdentityConflicts, 1)
 		}
 		r.addErr("group %q: rename of its AWS group %q failed: %v", g.okta.Name, g.read.scim.DisplayName, err)
 		r.log.ErrorContext(ctx, "AWS group rename failed: memberships applied under the old name", "group", g.read.scim.DisplayName,

@@ -335,11 +335,11 @@ func (h *Handler) handle(ctx context.Context, in Input) (Summary, *run, error) {
 	}
 
 	met := r.met
-	met.Count("ScimRequests", float64(s.ScimRequests))
-	met.Count("ScimThrottles", float64(scimAfter.Throttles-scimBefore.Throttles))
-	met.Count("ScimRetries", float64(scimAfter.Retries-scimBefore.Retries))
+	met.Count(telemetry.MetricScimRequests, float64(s.ScimRequests))
+	met.Count(telemetry.MetricScimThrottles, float64(scimAfter.Throttles-scimBefore.Throttles))
+	met.Count(telemetry.MetricScimRetries, float64(scimAfter.Retries-scimBefore.Retries))
 	if r.scimUnauthorized.Load() {
-		met.Count("ScimUnauthorized", 1)
+		met.Count(telemetry.MetricScimUnauthorized, 1)
 	}
 	met.Flush(h.cfg.MetricsOut)
 

@@ -189,10 +189,10 @@ func (a *Applier) ok(t Target, kind membership.Kind, ms []Member, reqID string) 
 		out[i] = Result{Member: m, Op: kind, RequestID: reqID}
 		a.audit(t, out[i])
 		if !m.Published.IsZero() {
-			a.metrics.Value("LagMs", float64(now.Sub(m.Published).Milliseconds()), "Milliseconds")
+			a.metrics.Value(telemetry.MetricLagMs, float64(now.Sub(m.Published).Milliseconds()), "Milliseconds")
 		}
 	}
-	a.metrics.Count("ChangesApplied", float64(len(ms)))
+	a.metrics.Count(telemetry.MetricChangesApplied, float64(len(ms)))
 	return out
 }
 
@@ -202,7 +202,7 @@ func (a *Applier) fail(t Target, kind membership.Kind, ms []Member, err error) [
 		out[i] = Result{Member: m, Op: kind, Err: err}
 		a.audit(t, out[i])
 	}
-	a.metrics.Count("ChangesFailed", float64(len(ms)))
+	a.metrics.Count(telemetry.MetricChangesFailed, float64(len(ms)))
 	return out
 }
 
@@ -215,12 +215,12 @@ func (a *Applier) audit(t Target, r Result) {
 		User:          r.Member.Login,
 		UserID:        r.Member.UserID,
 		Op:            string(r.Op),
-		Result:        "applied",
+		Result:        telemetry.ResultApplied,
 		ScimRequestID: r.RequestID,
 	}
 	switch {
 	case r.DryRun:
-		rec.Result = "dry_run"
+		rec.Result = telemetry.ResultDryRun
 	case r.Err != nil:
 		rec.Result, rec.Reason = "failed", r.Err.Error()
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
 // The single-writer rule's SCIM side (pkg/ledger's claim.go has the ledger side and the proof;
@@ -200,7 +201,7 @@ func (a *Applier) converge(ctx context.Context, led Marks, ws []Write, out []Wri
 				"event_uuid", ws[i].Member.EventUUID, "wrote", string(ws[i].Op), "now", string(op),
 				"mark_event_uuid", m.EventUUID, "mark_op", string(m.Kind), "mark_pending", m.Pending,
 				"status_event_uuid", st.EventUUID, "status_op", string(st.Kind))
-			a.metrics.Count("WritesConverged", 1)
+			a.metrics.Count(telemetry.MetricWritesConverged, 1)
 			out[i].Converged = append(out[i].Converged, op)
 			last[i] = want
 			again = append(again, i)

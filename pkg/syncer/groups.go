@@ -46,7 +46,7 @@ func (r *run) others(ctx context.Context) {
 			continue
 		}
 		r.noteErr(ctx, err)
-		r.met.Count("ChangesFailed", 1)
+		r.met.Count(telemetry.MetricChangesFailed, 1)
 		r.log.ErrorContext(ctx, "change not applied", "op", string(c.Kind), "group", c.GroupName,
 			"group_id", c.GroupID, "event_uuid", c.EventUUID, "error", err.Error())
 		same := func(x membership.Change) bool { return sameEvent(x, c) }
@@ -57,7 +57,7 @@ func (r *run) others(ctx context.Context) {
 		class := failTransient
 		if errors.Is(err, scimapply.ErrIdentityConflict) {
 			class = failPermanent
-			r.met.Count("GroupIdentityConflicts", 1)
+			r.met.Count(telemetry.MetricGroupIdentityConflicts, 1)
 		}
 		r.failWhere(same, class, err.Error())
 		if c.GroupID != "" {
@@ -88,12 +88,12 @@ func (r *run) rename(ctx context.Context, c membership.Change) error {
 	if errors.Is(err, ErrOktaUnconfigured) {
 		r.log.WarnContext(ctx, "group renamed in Okta; without okta_api_token and OKTA_ORG_URL the new name is applied with the group's next membership event",
 			"group", c.GroupName, "group_id", c.GroupID, "event_uuid", c.EventUUID)
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		return nil
 	}
 	if errors.Is(err, okta.ErrNotFound) {
 		r.log.InfoContext(ctx, "renamed group no longer exists in Okta: nothing to rename", "group", c.GroupName, "group_id", c.GroupID)
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		return nil
 	}
 	if err != nil {
@@ -105,7 +105,7 @@ func (r *run) rename(ctx context.Context, c membership.Change) error {
 		dir.ForgetGroup(c.GroupID)
 		r.log.WarnContext(ctx, "group renamed out of the selection in Okta: the AWS group is left alone",
 			"group", c.GroupName, "new_name", cur.Name, "group_id", c.GroupID)
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		return nil
 	}
 	var res scimapply.Resolved
@@ -135,23 +135,23 @@ func (r *run) rename(ctx context.Context, c membership.Change) error {
 		// current name.
 		r.log.InfoContext(ctx, "renamed group has no AWS group: nothing to rename (the next add creates it under the new name)",
 			"group", cur.Name, "group_id", c.GroupID, "reason", err.Error())
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		return nil
 	case errors.Is(err, scimapply.ErrNotSelected):
 		r.log.WarnContext(ctx, "AWS group not selected (renamed in AWS?): left alone", "new_name", cur.Name, "group_id", c.GroupID, "reason", err.Error())
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		return nil
 	case err != nil:
 		return err
 	case g.DisplayName == cur.Name:
 		r.nameApplied(ctx, c.GroupID, cur.Name, readAt, c.EventUUID)
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		return nil
 	}
 	if err := r.renameTo(ctx, scimapply.GroupRef{ID: c.GroupID, Name: cur.Name}, g, readAt, c.EventUUID); err != nil {
 		return err
 	}
-	r.met.Count("ChangesApplied", 1)
+	r.met.Count(telemetry.MetricChangesApplied, 1)
 	return nil
 }
 
@@ -162,7 +162,7 @@ func (r *run) rename(ctx context.Context, c membership.Change) error {
 // AWS, and the DLQ keeps them for a redrive then. A removal still reaches a deprovisioned user
 // through the revoke (users.go), which does not go through the identity rule.
 func (r *run) duplicateExternalID(ctx context.Context, ref scimapply.GroupRef, pending []membership.Change, col membership.Collapsed, err error) {
-	r.met.Count("GroupIdentityConflicts", 1)
+	r.met.Count(telemetry.MetricGroupIdentityConflicts, 1)
 	r.log.ErrorContext(ctx, "group identity conflict: several AWS groups carry this Okta group's id; its changes are dead-lettered, nothing written to any of them",
 		"group", ref.Name, "group_id", ref.ID, "scim_group_ids", scimGroupIDs(err), "changes", len(pending), "error", err.Error())
 	r.failChanges(pending, col, failPermanent, "group identity: "+err.Error())
@@ -180,8 +180,8 @@ func scimGroupIDs(err error) []string {
 // auditAdoption records the adoption of an AWS group found by name (its externalId set to the
 // Okta group's id), or, in a dry run, the adoption that would be made.
 func (r *run) auditAdoption(groupID, name string, dryRun bool, eventUUID string) {
-	rec := telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: eventUUID, Group: name, GroupID: groupID, Op: "adopt_group",
-		Result: "applied", Reason: "AWS group without this Okta group's id found by name; externalId set"}
+	rec := telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: eventUUID, Group: name, GroupID: groupID, Op: telemetry.OpAdoptGroup,
+		Result: telemetry.ResultApplied, Reason: "AWS group without this Okta group's id found by name; externalId set"}
 	if dryRun {
 		rec.Result, rec.Reason = "dry_run", "AWS group without this Okta group's id found by name; externalId would be set"
 	}
@@ -210,13 +210,13 @@ func (r *run) nameApplied(ctx context.Context, groupID, name string, at time.Tim
 func (r *run) renameTo(ctx context.Context, ref scimapply.GroupRef, g scim.Group, at time.Time, eventUUID string) error {
 	if r.h.cfg.DryRun {
 		telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: eventUUID, Group: ref.Name, GroupID: ref.ID,
-			Op: "rename", Result: "dry_run", Reason: "was " + g.DisplayName})
+			Op: telemetry.OpRename, Result: telemetry.ResultDryRun, Reason: "was " + g.DisplayName})
 		return nil
 	}
 	done, err := r.h.cfg.Dir.Rename(r.work, ref, g)
 	for _, d := range done {
 		telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: eventUUID, Group: d.To, GroupID: d.OktaGroupID,
-			Op: "rename", Result: "applied", Reason: "was " + d.From})
+			Op: telemetry.OpRename, Result: telemetry.ResultApplied, Reason: "was " + d.From})
 		if d.OktaGroupID != ref.ID && !scimapply.IsTemporaryName(d.To) {
 			// The other group of a swap got its current Okta name, read just now.
 			r.nameApplied(ctx, d.OktaGroupID, d.To, r.h.cfg.Now(), eventUUID)
@@ -247,7 +247,7 @@ func (r *run) converge(ctx context.Context, ref scimapply.GroupRef, g scim.Group
 		if errors.Is(err, scimapply.ErrIdentityConflict) {
 			// The group is still this group's (by externalId): its memberships are applied
 			// under the old name, and the conflict is reported.
-			r.met.Count("GroupIdentityConflicts", 1)
+			r.met.Count(telemetry.MetricGroupIdentityConflicts, 1)
 			r.log.ErrorContext(ctx, "group rename blocked by another group holding the name: memberships applied under the old name",
 				"group", g.DisplayName, "new_name", ref.Name, "group_id", ref.ID, "error", err.Error())
 			return g, nil
@@ -267,7 +267,7 @@ func (r *run) deleteGroup(ctx context.Context, c membership.Change) error {
 	if !r.h.cfg.DeleteGroups {
 		r.log.InfoContext(ctx, "group deleted in Okta: the AWS group is kept (DELETE_GROUPS=false)",
 			"group", c.GroupName, "group_id", c.GroupID, "event_uuid", c.EventUUID)
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		return nil
 	}
 	// Once the delete is done (or nothing needs deleting), the batch's membership changes of
@@ -285,20 +285,20 @@ func (r *run) deleteGroup(ctx context.Context, c membership.Change) error {
 	switch {
 	case errors.Is(err, scimapply.ErrGroupNotFound):
 		r.log.InfoContext(ctx, "deleted group has no AWS group carrying its id: nothing deleted", "group", c.GroupName, "group_id", c.GroupID)
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		done()
 		return nil
 	case errors.Is(err, scimapply.ErrNotSelected):
 		r.log.WarnContext(ctx, "deleted group not selected: the SCIM group is left alone", "group", c.GroupName, "group_id", c.GroupID)
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		done()
 		return nil
 	case err != nil:
 		return err
 	}
-	audit := telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: c.EventUUID, Group: g.DisplayName, GroupID: c.GroupID, Op: "delete_group"}
+	audit := telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: c.EventUUID, Group: g.DisplayName, GroupID: c.GroupID, Op: telemetry.OpDeleteGroup}
 	if r.h.cfg.DryRun {
-		audit.Result = "dry_run"
+		audit.Result = telemetry.ResultDryRun
 		telemetry.Audit(r.log, audit)
 		done()
 		return nil
@@ -308,9 +308,9 @@ func (r *run) deleteGroup(ctx context.Context, c membership.Change) error {
 	}
 	dir.ForgetGroup(c.GroupID)
 	done()
-	audit.Result = "applied"
+	audit.Result = telemetry.ResultApplied
 	telemetry.Audit(r.log, audit)
-	r.met.Count("ChangesApplied", 1)
+	r.met.Count(telemetry.MetricChangesApplied, 1)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/queue"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
 // The failure path (docs/SYNC.md, "Failures and retries"). SQS FIFO delivers no message of a
@@ -240,8 +241,8 @@ func (r *run) settle(ctx context.Context) (events.SQSEventResponse, settleStats)
 				"receive_count", rc.msg.ReceiveCount, "reason", e.Reason)
 		}
 	}
-	r.met.Count("ChangesIsolated", float64(st.isolated))
-	r.met.Count("ChangesDeadLettered", float64(st.deadLettered))
+	r.met.Count(telemetry.MetricChangesIsolated, float64(st.isolated))
+	r.met.Count(telemetry.MetricChangesDeadLettered, float64(st.deadLettered))
 	if len(delays) > 0 && r.h.cfg.Visibility != nil {
 		if err := r.h.cfg.Visibility.Delay(ctx, delays); err != nil {
 			r.log.ErrorContext(ctx, "setting the retry backoff failed: those messages wait out the queue's visibility timeout",

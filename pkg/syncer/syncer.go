@@ -186,7 +186,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			// It goes to the DLQ after the redrive count; the reason is here in the logs.
 			rc.undecodable = "undecodable message: " + rec.Err.Error()
 			r.log.ErrorContext(ctx, "undecodable message", "message_id", rec.MessageID, "reason", rec.Err.Error())
-			r.met.Count("ChangesFailed", 1)
+			r.met.Count(telemetry.MetricChangesFailed, 1)
 		}
 		for _, c := range rec.Changes {
 			it := &item{change: c}
@@ -195,17 +195,17 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 		r.records = append(r.records, rc)
 	}
-	r.met.Count("EventsReceived", float64(len(r.items)))
+	r.met.Count(telemetry.MetricEventsReceived, float64(len(r.items)))
 	r.others(ctx)
 	r.members(ctx)
 
 	resp, st := r.settle(ctx)
 	after := h.cfg.SCIM.Stats()
-	r.met.Count("ScimRequests", float64(after.TotalRequests()-before.TotalRequests()))
-	r.met.Count("ScimThrottles", float64(after.Throttles-before.Throttles))
-	r.met.Count("ScimRetries", float64(after.Retries-before.Retries))
+	r.met.Count(telemetry.MetricScimRequests, float64(after.TotalRequests()-before.TotalRequests()))
+	r.met.Count(telemetry.MetricScimThrottles, float64(after.Throttles-before.Throttles))
+	r.met.Count(telemetry.MetricScimRetries, float64(after.Retries-before.Retries))
 	if r.unauth {
-		r.met.Count("ScimUnauthorized", 1)
+		r.met.Count(telemetry.MetricScimUnauthorized, 1)
 	}
 	r.log.InfoContext(ctx, "batch done", "messages", len(r.records), "changes", len(r.items), "failed", st.failed,
 		"isolated", st.isolated, "dead_lettered", st.deadLettered, "scim_requests", after.TotalRequests()-before.TotalRequests(),
@@ -264,7 +264,7 @@ func (r *run) members(ctx context.Context) {
 			superseded++
 		}
 	}
-	r.met.Count("ChangesSkipped", float64(superseded))
+	r.met.Count(telemetry.MetricChangesSkipped, float64(superseded))
 
 	keys := col.Keys()
 	// The same read fetches the status marks of the users of the add winners: an add of a user
@@ -354,7 +354,7 @@ func (r *run) members(ctx context.Context) {
 
 // skip acknowledges a winner that needs no SCIM request.
 func (r *run) skip(ctx context.Context, c membership.Change, reason string) {
-	r.met.Count("ChangesSkipped", 1)
+	r.met.Count(telemetry.MetricChangesSkipped, 1)
 	r.log.DebugContext(ctx, "change skipped", "event_uuid", c.EventUUID, "op", string(c.Kind),
 		"group_id", c.GroupID, "user_id", c.UserID, "reason", reason)
 }
@@ -369,12 +369,12 @@ func (r *run) notGranted(ctx context.Context, c membership.Change, status member
 	if l.To == membership.StatusDeprovisioned {
 		reason = fmt.Sprintf("user deprovisioned in Okta at %s: not granted AWS group membership", status.Published.UTC().Format(time.RFC3339Nano))
 	}
-	r.met.Count("ChangesSkipped", 1)
+	r.met.Count(telemetry.MetricChangesSkipped, 1)
 	r.log.InfoContext(ctx, "membership add not applied: the user's Okta status grants no AWS group membership",
 		"event_uuid", c.EventUUID, "group", c.GroupName, "group_id", c.GroupID, "user", c.Login, "user_id", c.UserID,
 		"status_event_uuid", status.EventUUID, "reason", reason)
 	telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), EventUUID: c.EventUUID, Group: c.GroupName, GroupID: c.GroupID,
-		User: c.Login, UserID: c.UserID, Op: string(membership.KindAdd), Result: "not_applied", Reason: reason})
+		User: c.Login, UserID: c.UserID, Op: string(membership.KindAdd), Result: telemetry.ResultNotApplied, Reason: reason})
 }
 
 // failKeys fails, for each key, the winner's messages and every message of the key at least as
@@ -392,7 +392,7 @@ func (r *run) failKeys(keys []membership.Key, col membership.Collapsed, class fa
 }
 
 func (r *run) failChanges(cs []membership.Change, col membership.Collapsed, class failClass, reason string) {
-	r.met.Count("ChangesFailed", float64(len(cs)))
+	r.met.Count(telemetry.MetricChangesFailed, float64(len(cs)))
 	keys := make([]membership.Key, len(cs))
 	for i, c := range cs {
 		keys[i] = membership.KeyOf(c)
@@ -458,7 +458,7 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 		// No AWS group carries this Okta group's id, and the one with its name is another's.
 		// Removes are true already (this group has no AWS group); adds are never written to
 		// the other group's: they go to the DLQ with the reason, and the alarm fires.
-		r.met.Count("GroupIdentityConflicts", 1)
+		r.met.Count(telemetry.MetricGroupIdentityConflicts, 1)
 		r.log.ErrorContext(ctx, "group identity conflict: the AWS group with this name belongs to another Okta group; adds dead-lettered, nothing written",
 			"group", ref.Name, "group_id", ref.ID, "error", err.Error())
 		adds := removesTrue("no AWS group carries this Okta group's id")
@@ -489,7 +489,7 @@ func (r *run) group(ctx context.Context, pending []membership.Change, col member
 	}
 	if resolved.Created {
 		telemetry.Audit(r.log, telemetry.AuditRecord{Time: r.h.cfg.Now(), Group: g.DisplayName, GroupID: ref.ID,
-			Op: "create_group", Result: "applied", Reason: "membership add for a group missing in SCIM"})
+			Op: telemetry.OpCreateGroup, Result: telemetry.ResultApplied, Reason: "membership add for a group missing in SCIM"})
 		r.nameApplied(ctx, ref.ID, g.DisplayName, newest.Published, newest.EventUUID)
 	}
 	if resolved.Adopted {
@@ -555,7 +555,7 @@ func (r *run) apply(ctx context.Context, gw groupWork, res scimapply.Resolution,
 				noop(c, "user not in SCIM")
 				continue
 			}
-			r.met.Count("UnknownUsers", 1)
+			r.met.Count(telemetry.MetricUnknownUsers, 1)
 			r.log.WarnContext(ctx, "user not provisioned in SCIM yet: the add waits apart from its group, retried with backoff, dead-lettered after UNPROVISIONED_USER_WAIT",
 				"user", c.Login, "user_id", c.UserID, "group", g.DisplayName, "group_id", c.GroupID, "event_uuid", c.EventUUID)
 			r.failChanges([]membership.Change{c}, col, failUnprovisioned, fmt.Sprintf("user %s (%s) not provisioned in SCIM", c.Login, c.UserID))

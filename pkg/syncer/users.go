@@ -12,6 +12,7 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scimapply"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/telemetry"
 )
 
 // User lifecycle events (docs/SYNC.md, "User lifecycle" and "The user-status rule"). Okta keeps a
@@ -70,7 +71,7 @@ func (r *run) userLifecycle(ctx context.Context, c membership.Change) error {
 		r.log.InfoContext(ctx, "user lifecycle change is stale: a newer status of the user is recorded, nothing removed or restored",
 			"op", string(c.Kind), "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID,
 			"published", c.Published.UTC().Format(time.RFC3339Nano))
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		return nil
 	}
 	switch l.Effect {
@@ -81,7 +82,7 @@ func (r *run) userLifecycle(ctx context.Context, c membership.Change) error {
 	}
 	r.log.InfoContext(ctx, "user lifecycle change: Okta status "+l.To+" keeps AWS group membership, nothing changes",
 		"op", string(c.Kind), "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID)
-	r.met.Count("ChangesSkipped", 1)
+	r.met.Count(telemetry.MetricChangesSkipped, 1)
 	return nil
 }
 
@@ -135,7 +136,7 @@ func (r *run) revoke(ctx context.Context, c membership.Change, l membership.Life
 	if !found {
 		r.log.InfoContext(ctx, "user "+l.To+" in Okta is not in SCIM: no AWS group to leave; its status is recorded, so no later membership add puts it into one",
 			"op", string(c.Kind), "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID)
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		return nil
 	}
 	groups, err := r.h.cfg.SCIM.ListUserGroups(r.work, u.ID)
@@ -160,7 +161,7 @@ func (r *run) revoke(ctx context.Context, c membership.Change, l membership.Life
 		"op", string(c.Kind), "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID,
 		"aws_groups", len(groups), "managed", len(managed))
 	if len(managed) == 0 {
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		return nil
 	}
 	applier := scimapply.NewApplier(r.h.cfg.SCIM, r.h.cfg.Dir, r.log, r.met, scimapply.DryRun(r.h.cfg.DryRun), scimapply.WithClock(r.h.cfg.Now))
@@ -202,12 +203,12 @@ func (r *run) restore(ctx context.Context, c membership.Change, l membership.Lif
 	case errors.Is(err, errNoUserGroups), errors.Is(err, ErrOktaUnconfigured):
 		r.log.WarnContext(ctx, "user "+l.To+" again in Okta, but restoring its AWS group memberships needs okta_api_token in the secret and OKTA_ORG_URL: none restored (add the user to its groups again in Okta, or configure the token)",
 			"op", string(c.Kind), "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID)
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		return nil
 	case errors.Is(err, okta.ErrNotFound):
 		r.log.InfoContext(ctx, "reactivated user no longer exists in Okta: nothing to restore",
 			"user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID)
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 		return nil
 	case err != nil:
 		return fmt.Errorf("read the groups of user %s from Okta: %w", c.UserID, err)
@@ -223,7 +224,7 @@ func (r *run) deriveFromOkta(ctx context.Context, c membership.Change, kind memb
 	r.log.InfoContext(ctx, msg, "op", string(c.Kind), "user", c.Login, "user_id", c.UserID, "event_uuid", c.EventUUID,
 		"okta_groups", len(groups), "selected", len(refs))
 	if len(refs) == 0 {
-		r.met.Count("ChangesSkipped", 1)
+		r.met.Count(telemetry.MetricChangesSkipped, 1)
 	}
 	r.derive(c, kind, refs)
 }
