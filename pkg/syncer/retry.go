@@ -108,149 +108,184 @@ type settleStats struct {
 }
 
 // settle turns the changes' outcomes into batch item failures, visibility backoffs, isolated
-// retries and dead letters (see the comment at the top of this file).
+// retries and dead letters (see the comment at the top of this file): each message's outcome is
+// decided first, then isolated changes and dead letters are sent (a failed send falls back to
+// retrying the message whole), then the backoffs are set.
 func (r *run) settle(ctx context.Context) (events.SQSEventResponse, settleStats) {
-	var (
-		resp       events.SQSEventResponse
-		st         settleStats
-		delays     []queue.Delay
-		isolate    []queue.Entry
-		isolatedBy = map[*record][]queue.Entry{}
-		deadBy     = map[*record][]queue.Entry{}
-	)
+	s := &settler{r: r, ctx: ctx, isolatedBy: map[*record][]queue.Entry{}, deadBy: map[*record][]queue.Entry{}, reported: map[*record]bool{}}
 	now := r.h.cfg.Now()
-	reported := map[*record]bool{}
-	report := func(rc *record, why string) {
-		if reported[rc] {
+	for _, rc := range r.records {
+		s.decide(rc, now)
+	}
+	s.send()
+	s.logOutcomes()
+	r.met.Count(telemetry.MetricChangesIsolated, float64(s.st.isolated))
+	r.met.Count(telemetry.MetricChangesDeadLettered, float64(s.st.deadLettered))
+	s.setBackoffs()
+	return s.resp, s.st
+}
+
+// settler is one settle: what each message becomes.
+type settler struct {
+	r   *run
+	ctx context.Context
+
+	resp       events.SQSEventResponse
+	st         settleStats
+	delays     []queue.Delay
+	isolate    []queue.Entry
+	isolatedBy map[*record][]queue.Entry
+	deadBy     map[*record][]queue.Entry
+	reported   map[*record]bool
+}
+
+// report fails the message rc (once) and sets its backoff.
+func (s *settler) report(rc *record, why string) {
+	if s.reported[rc] {
+		return
+	}
+	s.reported[rc] = true
+	s.st.failed++
+	s.resp.BatchItemFailures = append(s.resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rc.msg.MessageID})
+	d := s.r.h.cfg.Backoff(max(rc.msg.ReceiveCount, 1))
+	if rc.msg.ReceiptHandle != "" {
+		s.delays = append(s.delays, queue.Delay{ReceiptHandle: rc.msg.ReceiptHandle, After: d})
+	}
+	s.r.log.WarnContext(s.ctx, "message retried after backoff", "message_id", rc.msg.MessageID, "message_group", rc.msg.GroupID,
+		"receive_count", rc.msg.ReceiveCount, "backoff_s", d.Seconds(), "why", why)
+}
+
+// decide settles one message: acknowledged (nothing failed), retried whole after a backoff (a
+// transient failure, or no queue to isolate into), its failed changes isolated or dead-lettered
+// (the message itself acknowledged), or, already isolated, retried until given up on.
+func (s *settler) decide(rc *record, now time.Time) {
+	cfg := s.r.h.cfg
+	if rc.undecodable != "" {
+		if cfg.DeadLetter == nil {
+			s.report(rc, rc.undecodable)
 			return
 		}
-		reported[rc] = true
-		st.failed++
-		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rc.msg.MessageID})
-		d := r.h.cfg.Backoff(max(rc.msg.ReceiveCount, 1))
-		if rc.msg.ReceiptHandle != "" {
-			delays = append(delays, queue.Delay{ReceiptHandle: rc.msg.ReceiptHandle, After: d})
-		}
-		r.log.WarnContext(ctx, "message retried after backoff", "message_id", rc.msg.MessageID, "message_group", rc.msg.GroupID,
-			"receive_count", rc.msg.ReceiveCount, "backoff_s", d.Seconds(), "why", why)
+		e := queue.Entry{Body: rc.msg.Body, GroupID: orDefault(rc.msg.GroupID, "undecodable"),
+			DedupID: queue.PackDedupID([]string{"undecodable/" + rc.msg.MessageID}), Reason: rc.undecodable}
+		s.deadBy[rc] = []queue.Entry{e}
+		return
 	}
-	for _, rc := range r.records {
-		if rc.undecodable != "" {
-			if r.h.cfg.DeadLetter == nil {
-				report(rc, rc.undecodable)
-				continue
-			}
-			e := queue.Entry{Body: rc.msg.Body, GroupID: orDefault(rc.msg.GroupID, "undecodable"),
-				DedupID: queue.PackDedupID([]string{"undecodable/" + rc.msg.MessageID}), Reason: rc.undecodable}
-			deadBy[rc] = []queue.Entry{e}
-			continue
+	var bad []*item
+	for _, it := range rc.items {
+		if it.failed != "" {
+			bad = append(bad, it)
 		}
-		var bad []*item
-		for _, it := range rc.items {
-			if it.failed != "" {
-				bad = append(bad, it)
-			}
-		}
-		if len(bad) == 0 {
-			continue
-		}
-		if i := slices.IndexFunc(bad, func(it *item) bool { return it.class == failTransient }); i >= 0 {
-			report(rc, bad[i].failed)
-			continue
-		}
-		if queue.Isolated(rc.msg.GroupID) {
-			// Already alone in its group: retry it here until it is given up on.
-			if give, why := r.giveUp(rc, bad, now); give && r.h.cfg.DeadLetter != nil {
-				es, err := deadEntries(bad, why)
-				if err == nil {
-					deadBy[rc] = es
-					continue
-				}
-			}
-			report(rc, bad[0].failed)
-			continue
-		}
-		// In its Okta group's message: isolate what fails on its own, dead-letter what never
-		// applies, acknowledge the message so the group goes on.
-		var iso, dl []*item
-		for _, it := range bad {
-			if it.class == failPermanent && r.h.cfg.DeadLetter != nil {
-				dl = append(dl, it)
-			} else {
-				iso = append(iso, it)
-			}
-		}
-		if r.h.cfg.Requeue == nil && len(iso) > 0 {
-			report(rc, bad[0].failed)
-			continue
-		}
-		ies, err := retryEntries(iso)
-		var des []queue.Entry
-		if err == nil {
-			des, err = deadEntries(dl, "")
-		}
-		if err != nil { // they decoded, so they encode; a bug, not bad input
-			r.log.ErrorContext(ctx, "failed change not encodable", "message_id", rc.msg.MessageID, "error", err.Error())
-			report(rc, err.Error())
-			continue
-		}
-		if len(ies) > 0 {
-			isolatedBy[rc] = ies
-		}
-		if len(des) > 0 {
-			deadBy[rc] = des
-		}
-		isolate = append(isolate, ies...)
 	}
+	if len(bad) == 0 {
+		return
+	}
+	if i := slices.IndexFunc(bad, func(it *item) bool { return it.class == failTransient }); i >= 0 {
+		s.report(rc, bad[i].failed)
+		return
+	}
+	if queue.Isolated(rc.msg.GroupID) {
+		// Already alone in its group: retry it here until it is given up on.
+		if give, why := s.r.giveUp(rc, bad, now); give && cfg.DeadLetter != nil {
+			if es, err := deadEntries(bad, why); err == nil {
+				s.deadBy[rc] = es
+				return
+			}
+		}
+		s.report(rc, bad[0].failed)
+		return
+	}
+	// In its Okta group's message: isolate what fails on its own, dead-letter what never
+	// applies, acknowledge the message so the group goes on.
+	var iso, dl []*item
+	for _, it := range bad {
+		if it.class == failPermanent && cfg.DeadLetter != nil {
+			dl = append(dl, it)
+		} else {
+			iso = append(iso, it)
+		}
+	}
+	if cfg.Requeue == nil && len(iso) > 0 {
+		s.report(rc, bad[0].failed)
+		return
+	}
+	ies, err := retryEntries(iso)
+	var des []queue.Entry
+	if err == nil {
+		des, err = deadEntries(dl, "")
+	}
+	if err != nil { // they decoded, so they encode; a bug, not bad input
+		s.r.log.ErrorContext(s.ctx, "failed change not encodable", "message_id", rc.msg.MessageID, "error", err.Error())
+		s.report(rc, err.Error())
+		return
+	}
+	if len(ies) > 0 {
+		s.isolatedBy[rc] = ies
+	}
+	if len(des) > 0 {
+		s.deadBy[rc] = des
+	}
+	s.isolate = append(s.isolate, ies...)
+}
 
-	// The invocation's own context: the safety margin before the deadline leaves time for these.
-	if len(isolate) > 0 {
-		if err := r.h.cfg.Requeue.SendEntries(ctx, isolate); err != nil {
-			r.log.ErrorContext(ctx, "isolating failed changes failed: their messages are retried whole",
-				"changes", len(isolate), "error", err.Error())
-			for rc := range isolatedBy {
-				delete(deadBy, rc)
-				report(rc, "isolation failed: "+err.Error())
+// send moves isolated changes to their own message groups and dead letters to the DLQ, in the
+// invocation's own context (the safety margin before the deadline leaves time for these). A
+// failed send retries the messages concerned whole instead: nothing is acknowledged that was not
+// sent.
+func (s *settler) send() {
+	cfg := s.r.h.cfg
+	if len(s.isolate) > 0 {
+		if err := cfg.Requeue.SendEntries(s.ctx, s.isolate); err != nil {
+			s.r.log.ErrorContext(s.ctx, "isolating failed changes failed: their messages are retried whole",
+				"changes", len(s.isolate), "error", err.Error())
+			for rc := range s.isolatedBy {
+				delete(s.deadBy, rc)
+				s.report(rc, "isolation failed: "+err.Error())
 			}
-			isolatedBy = nil
+			s.isolatedBy = nil
 		}
 	}
-	if len(deadBy) > 0 {
+	if len(s.deadBy) > 0 {
 		var send []queue.Entry
-		for _, es := range deadBy {
+		for _, es := range s.deadBy {
 			send = append(send, es...)
 		}
-		if err := r.h.cfg.DeadLetter.SendEntries(ctx, send); err != nil {
-			r.log.ErrorContext(ctx, "dead-lettering failed: the messages are retried", "changes", len(send), "error", err.Error())
-			for rc := range deadBy {
-				report(rc, "dead-letter failed: "+err.Error())
+		if err := cfg.DeadLetter.SendEntries(s.ctx, send); err != nil {
+			s.r.log.ErrorContext(s.ctx, "dead-lettering failed: the messages are retried", "changes", len(send), "error", err.Error())
+			for rc := range s.deadBy {
+				s.report(rc, "dead-letter failed: "+err.Error())
 			}
-			deadBy = nil
+			s.deadBy = nil
 		}
 	}
-	for rc, es := range isolatedBy {
-		st.isolated += len(es)
+}
+
+// logOutcomes counts and logs what was isolated and dead-lettered.
+func (s *settler) logOutcomes() {
+	for rc, es := range s.isolatedBy {
+		s.st.isolated += len(es)
 		reasons := reasonsOf(rc)
-		r.log.WarnContext(ctx, "changes that failed on their own were moved out of their group's way; the group goes on",
+		s.r.log.WarnContext(s.ctx, "changes that failed on their own were moved out of their group's way; the group goes on",
 			"message_id", rc.msg.MessageID, "message_group", rc.msg.GroupID, "changes", len(rc.items), "isolated", len(es), "reasons", reasons)
 	}
-	for rc, es := range deadBy {
-		st.deadLettered += len(es)
+	for rc, es := range s.deadBy {
+		s.st.deadLettered += len(es)
 		for _, e := range es {
-			r.log.ErrorContext(ctx, "change dead-lettered", "message_id", rc.msg.MessageID, "message_group", rc.msg.GroupID,
+			s.r.log.ErrorContext(s.ctx, "change dead-lettered", "message_id", rc.msg.MessageID, "message_group", rc.msg.GroupID,
 				"receive_count", rc.msg.ReceiveCount, "reason", e.Reason)
 		}
 	}
-	r.met.Count(telemetry.MetricChangesIsolated, float64(st.isolated))
-	r.met.Count(telemetry.MetricChangesDeadLettered, float64(st.deadLettered))
-	if len(delays) > 0 && r.h.cfg.Visibility != nil {
-		if err := r.h.cfg.Visibility.Delay(ctx, delays); err != nil {
-			r.log.ErrorContext(ctx, "setting the retry backoff failed: those messages wait out the queue's visibility timeout",
-				"messages", len(delays), "error", err.Error())
-		}
-		st.delayed = len(delays)
+}
+
+// setBackoffs sets the visibility of the failed messages to their backoff.
+func (s *settler) setBackoffs() {
+	if len(s.delays) == 0 || s.r.h.cfg.Visibility == nil {
+		return
 	}
-	return resp, st
+	if err := s.r.h.cfg.Visibility.Delay(s.ctx, s.delays); err != nil {
+		s.r.log.ErrorContext(s.ctx, "setting the retry backoff failed: those messages wait out the queue's visibility timeout",
+			"messages", len(s.delays), "error", err.Error())
+	}
+	s.st.delayed = len(s.delays)
 }
 
 // giveUp decides whether an isolated message's failed changes are dead-lettered now, and why.
