@@ -72,9 +72,10 @@ func (t *Table) Finalize(ctx context.Context, records []Record) ([]bool, error) 
 // Membership marks (add, remove) are ordered as membership.Decide orders changes: newer
 // published wins; at the same millisecond remove beats add, then the greater event uuid wins (the
 // same change again passes, so a redelivery or a retry of a claim is written). DynamoDB compares
-// strings by their UTF-8 bytes, as Go's strings.Compare does ("Comparison operator and function
-// reference", DynamoDB Developer Guide), and numbers as numbers. Other marks (status, name,
-// group) keep "newer or equal published wins".
+// numbers numerically and strings by character code ("String value comparisons for greater than,
+// equals, or less than are based on ASCII character code values", DynamoDB API Reference,
+// Condition), as Go's strings.Compare orders the ASCII event uuids and op names. Other marks
+// (status, name, group) keep "newer or equal published wins".
 //
 // A finalize holds only while the item is the claim itself: a missing item or attribute makes
 // the comparison false, so it fails too.

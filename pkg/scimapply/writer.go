@@ -134,7 +134,11 @@ func (a *Applier) ApplyClaimed(work, settle context.Context, led Marks, ws []Wri
 	for j, i := range confirmed {
 		switch {
 		case !final[j] && err != nil:
+			// Retried (the claim stays pending); still converge now if the marks can be read: a
+			// newer change claimed meanwhile would make the retry stale, with this PATCH perhaps
+			// landed after that change's.
 			out[i].Err = fmt.Errorf("finalize the ledger mark: %w", err)
+			last[i] = ws[i].Op == membership.KindAdd
 		case final[j] && ws[i].Op == membership.KindRemove:
 			// Still the newest decision, and a remove is right whatever the user's status.
 		default:
