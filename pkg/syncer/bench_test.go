@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,6 +130,57 @@ func packedDeliveries(b *testing.B, changes []membership.Change, oktaSize int) [
 	return out
 }
 
+// ddbCount wraps a ledger and counts the DynamoDB calls ledger.Table would make for the same
+// calls: one BatchGetItem per 100 distinct keys read, one PutItem per record written (puts,
+// claims, finalizes: conditional writes cannot be batched, BatchWriteItem takes no condition).
+type ddbCount struct {
+	ledger.Ledger
+	mu           sync.Mutex
+	gets, writes int
+}
+
+func (d *ddbCount) Get(ctx context.Context, keys []ledger.Key) (map[ledger.Key]membership.Mark, error) {
+	uniq := map[ledger.Key]bool{}
+	for _, k := range keys {
+		uniq[k] = true
+	}
+	d.mu.Lock()
+	d.gets += (len(uniq) + 99) / 100
+	d.mu.Unlock()
+	return d.Ledger.Get(ctx, keys)
+}
+
+func (d *ddbCount) wrote(n int) {
+	d.mu.Lock()
+	d.writes += n
+	d.mu.Unlock()
+}
+
+func (d *ddbCount) Put(ctx context.Context, r []ledger.Record) error {
+	d.wrote(len(r))
+	return d.Ledger.Put(ctx, r)
+}
+
+func (d *ddbCount) PutReport(ctx context.Context, r []ledger.Record) ([]bool, error) {
+	d.wrote(len(r))
+	return d.Ledger.PutReport(ctx, r)
+}
+
+type claimer interface {
+	Claim(context.Context, []ledger.Record) ([]bool, error)
+	Finalize(context.Context, []ledger.Record) ([]bool, error)
+}
+
+func (d *ddbCount) Claim(ctx context.Context, r []ledger.Record) ([]bool, error) {
+	d.wrote(len(r))
+	return any(d.Ledger).(claimer).Claim(ctx, r)
+}
+
+func (d *ddbCount) Finalize(ctx context.Context, r []ledger.Record) ([]bool, error) {
+	d.wrote(len(r))
+	return any(d.Ledger).(claimer).Finalize(ctx, r)
+}
+
 func benchHandler(client *scim.Client, dir *scimapply.Directory, led ledger.Ledger) *Handler {
 	return NewHandler(Config{
 		SCIM: client, Dir: dir, Ledger: led, CreateGroups: true,
@@ -175,7 +227,7 @@ func BenchmarkSyncBurst(b *testing.B) {
 					size = c.changes
 				}
 				ctx := context.Background()
-				var requests, invocations int
+				var requests, invocations, ddbGets, ddbWrites int
 				for i := 0; i < b.N; i++ {
 					b.StopTimer()
 					env := newBenchEnv(b, c.groups, cache == "warm")
@@ -194,7 +246,8 @@ func BenchmarkSyncBurst(b *testing.B) {
 							}
 						}
 					}
-					h := benchHandler(env.client, dir, ledger.NewMemory())
+					led := &ddbCount{Ledger: ledger.NewMemory()}
+					h := benchHandler(env.client, dir, led)
 					var evs []events.SQSEvent
 					switch c.delivery {
 					case "esm10-packed10":
@@ -216,6 +269,8 @@ func BenchmarkSyncBurst(b *testing.B) {
 					b.StopTimer()
 					requests += env.srv.TotalRequests()
 					invocations += len(evs)
+					ddbGets += led.gets
+					ddbWrites += led.writes
 					if got := memberCount(env.srv); got != c.changes {
 						b.Fatalf("%d memberships, want %d", got, c.changes)
 					}
@@ -225,6 +280,8 @@ func BenchmarkSyncBurst(b *testing.B) {
 				b.ReportMetric(float64(requests)/float64(b.N*c.changes), "scim-req/change")
 				b.ReportMetric(float64(requests)/float64(b.N), "scim-req/burst")
 				b.ReportMetric(float64(invocations)/float64(b.N), "invocations/burst")
+				b.ReportMetric(float64(ddbGets+ddbWrites)/float64(b.N*c.changes), "ddb-calls/change")
+				b.ReportMetric(float64(ddbWrites)/float64(b.N*c.changes), "ddb-writes/change")
 			})
 		}
 	}
