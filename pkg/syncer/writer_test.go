@@ -86,7 +86,12 @@ func (f *fixture) agreement(groupID, userID, group, login string) (bool, string)
 // status mark and lists the user's AWS groups while the add is in flight (the group is not listed
 // yet). The add, once confirmed, reads the status mark and removes the user again.
 func TestWriterAddRacingADeactivationEndsOut(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.Okta = nil })
+	addRacingDeactivation(t, ledger.NewMemory())
+}
+
+// addRacingDeactivation is the path-6 race on the ledger led.
+func addRacingDeactivation(t *testing.T, led ledger.Ledger) {
+	f := newFixture(t, func(c *Config) { c.Okta, c.Ledger = nil, led })
 	ann := f.user("ann@example.com", "00uAnn")
 	f.srv.AddGroup("AWS_Admins", "00gA")
 	h := f.srv.Hold(func(q scimtest.Request) bool { return q.MemberPatch("add", ann) })
@@ -344,14 +349,14 @@ func TestWriterRandomInterleavings(t *testing.T) {
 		seeds = 30
 	}
 	for seed := range seeds {
-		runInterleaving(t, seed)
+		runInterleaving(t, seed, ledger.NewMemory())
 	}
 }
 
-func runInterleaving(t *testing.T, seed uint64) {
+func runInterleaving(t *testing.T, seed uint64, led ledger.Ledger) {
 	t.Helper()
 	rnd := rand.New(rand.NewPCG(seed, 19))
-	f := newFixture(t, func(c *Config) { c.Okta = nil })
+	f := newFixture(t, func(c *Config) { c.Okta, c.Ledger = nil, led })
 	ann := f.user("ann@example.com", "00uAnn")
 	g := f.srv.AddGroup("AWS_Admins", "00gA")
 	if rnd.IntN(2) == 0 {
@@ -386,7 +391,7 @@ func runInterleaving(t *testing.T, seed uint64) {
 	var wg sync.WaitGroup
 	for _, c := range changes {
 		cfg := f.container()
-		cfg.Ledger = &gatedLedger{Ledger: f.ledger, s: s}
+		cfg.Ledger = &gatedLedger{Ledger: led, s: s}
 		payload := f.event(c)
 		wg.Add(1)
 		go func() {
