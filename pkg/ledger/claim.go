@@ -34,7 +34,7 @@ import (
 // PATCH unless it already wrote Target(m*). Either way AWS ends with Target(m*).
 //
 // A claim that is never finalized (the container died, the PATCH failed) stays pending: the
-// change's retry classifies it as Apply and does it again ([Classify]); a later-processed older
+// change's retry is decided Apply and does it again (membership.Decide); a later-processed older
 // change is stale against it, as against an applied mark.
 
 // writeMode is what a write does: put an applied mark, claim, or finalize a claim.

@@ -46,7 +46,7 @@ func checkClaims(t *testing.T, l Ledger) {
 	if !ok || !m.Pending || m.Kind != membership.KindAdd || !m.Published.Equal(t0) {
 		t.Fatalf("claimed mark %+v, %v; want the add, pending", m, ok)
 	}
-	if v := Classify(membership.Change{Published: t0, Kind: membership.KindAdd, EventUUID: "e-add"}, m, true); v != Apply {
+	if v := membership.Decide(membership.Change{Published: t0, Kind: membership.KindAdd, EventUUID: "e-add"}, m); v != membership.DecisionApply {
 		t.Fatalf("the change of a pending claim: %v, want apply (a retry redoes it)", v)
 	}
 	one("claim again (a retry)", l.Claim, addT0, true)
@@ -66,7 +66,7 @@ func checkClaims(t *testing.T, l Ledger) {
 	if m.Pending || m.EventUUID != "e-rm" {
 		t.Fatalf("finalized mark %+v", m)
 	}
-	if v := Classify(membership.Change{Published: t0, Kind: membership.KindRemove, EventUUID: "e-rm"}, m, true); v != Applied {
+	if v := membership.Decide(membership.Change{Published: t0, Kind: membership.KindRemove, EventUUID: "e-rm"}, m); v != membership.DecisionApplied {
 		t.Fatalf("the change of a finalized mark: %v, want already applied", v)
 	}
 	one("finalize twice", l.Finalize, rmT0, true)
@@ -177,8 +177,8 @@ func (w *modelWriter) run(t *testing.T, l Ledger, aws *modelAWS) {
 	switch w.step {
 	case 0: // classify, with the status of the user
 		m := get()
-		mk, found := m[key]
-		if v := Classify(w.c, mk, found); v != Apply || (w.c.Kind == membership.KindAdd && !Permits(m, w.c.UserID)) {
+		mk := m[key]
+		if v := membership.Decide(w.c, mk); v != membership.DecisionApply || (w.c.Kind == membership.KindAdd && !Permits(m, w.c.UserID)) {
 			w.done = true
 		}
 	case 1:

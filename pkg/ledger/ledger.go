@@ -96,53 +96,8 @@ func Permits(marks map[Key]membership.Mark, userID string) bool {
 	return membership.StatusPermits(m, found)
 }
 
-// Verdict says what to do with a change given the ledger's mark for its key.
-type Verdict int
-
-const (
-	// Apply: no mark, or the change wins over the mark.
-	Apply Verdict = iota
-	// Stale: the ledger holds a change that wins over this one; acknowledge it as a no-op.
-	Stale
-	// Applied: the ledger holds a change of the same time and op (a redelivery of this very
-	// change, typically): the state it wants is already true, so acknowledge it without a SCIM
-	// request.
-	Applied
-)
-
-func (v Verdict) String() string {
-	switch v {
-	case Apply:
-		return "apply"
-	case Stale:
-		return "stale"
-	case Applied:
-		return "already_applied"
-	}
-	return "verdict(" + strconv.Itoa(int(v)) + ")"
-}
-
-// Classify compares a winning change with the ledger's mark for its key (found reports whether
-// there is one). Times compare at millisecond precision, the precision of Okta's published and of
-// the table; otherwise the order is membership's ([membership.Decide]: newer wins, on a tie remove
-// beats add, then the greater event uuid). A pending mark of the same time and op is a claim whose
-// SCIM write was not confirmed (a container that died, a PATCH that failed): Apply, do it again.
-// A pending newer one is a change being applied now: Stale, as an applied one.
-func Classify(c membership.Change, m membership.Mark, found bool) Verdict {
-	if !found || m.IsZero() {
-		return Apply
-	}
-	if c.Published.UnixMilli() == m.Published.UnixMilli() && c.Kind == m.Kind {
-		if m.Pending {
-			return Apply
-		}
-		return Applied
-	}
-	if membership.Decide(c, m) == membership.DecisionStale {
-		return Stale
-	}
-	return Apply
-}
+// Whether a change applies given its key's mark is membership.Decide's to say (the one ordering
+// verdict); the table evaluates the same order in its conditional writes (claim.go).
 
 // Ledger is the ordering memory the sync worker and the reconciler use.
 type Ledger interface {

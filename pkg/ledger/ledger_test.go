@@ -21,36 +21,6 @@ func change(kind membership.Kind, at time.Time) membership.Change {
 	return membership.Change{EventUUID: "ev-" + at.Format("150405.000"), Published: at, Kind: kind, UserID: "00u1", GroupID: "00g1"}
 }
 
-func TestClassify(t *testing.T) {
-	rec := membership.MarkOf(change(membership.KindAdd, t0))
-	tests := []struct {
-		name  string
-		c     membership.Change
-		found bool
-		want  Verdict
-	}{
-		{"no entry", change(membership.KindAdd, t0), false, Apply},
-		{"older", change(membership.KindRemove, t0.Add(-time.Millisecond)), true, Stale},
-		{"older same op", change(membership.KindAdd, t0.Add(-time.Hour)), true, Stale},
-		{"same change", change(membership.KindAdd, t0), true, Applied},
-		{"same time within the millisecond", change(membership.KindAdd, t0.Add(400*time.Microsecond)), true, Applied},
-		{"same time, remove beats add", change(membership.KindRemove, t0), true, Apply},
-		{"newer same op", change(membership.KindAdd, t0.Add(time.Millisecond)), true, Apply},
-		{"newer other op", change(membership.KindRemove, t0.Add(time.Second)), true, Apply},
-	}
-	removed := membership.MarkOf(change(membership.KindRemove, t0))
-	if got := Classify(change(membership.KindAdd, t0), removed, true); got != Stale {
-		t.Fatalf("add at the time of a recorded remove: %v, want stale (remove wins ties)", got)
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := Classify(tc.c, rec, tc.found); got != tc.want {
-				t.Fatalf("Classify = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
 // fakeDynamo keeps items in memory, returns at most `serve` keys per BatchGetItem call (the rest as
 // UnprocessedKeys, as DynamoDB does under throttling) and evaluates the put condition.
 type fakeDynamo struct {

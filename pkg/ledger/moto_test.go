@@ -85,7 +85,7 @@ func TestTableAgainstMoto(t *testing.T) {
 	if e := got[k1]; e.Kind != membership.KindRemove || e.EventUUID != "new" {
 		t.Fatalf("k1 = %+v, want the newer remove", e)
 	}
-	if v := Classify(membership.Change{Published: t0, Kind: membership.KindAdd}, got[keys[5]], true); v != Applied {
+	if v := membership.Decide(membership.Change{Published: t0, Kind: membership.KindAdd}, got[keys[5]]); v != membership.DecisionApplied {
 		t.Fatalf("redelivered change: %v, want already applied", v)
 	}
 	// A group's name mark keeps the name it records.

@@ -32,26 +32,34 @@ func (m Mark) IsZero() bool {
 	return m.Published.IsZero() && m.Kind == "" && m.EventUUID == "" && m.Name == ""
 }
 
-// Decision is the verdict of [Decide].
+// Decision is the verdict of [Decide]: the one ordering verdict, for the sync worker and the
+// reconciler against the ledger's marks (pkg/ledger stores the marks and evaluates the same
+// order in its conditional writes).
 type Decision string
 
 const (
-	// DecisionApply: the change is not older than what was applied; apply it (or verify that it
-	// is already true) and store its [MarkOf].
+	// DecisionApply: no mark, or the change wins over the mark (or the mark is this change's
+	// own claim, not confirmed: a crashed or failed earlier attempt); apply it and record its
+	// [MarkOf].
 	DecisionApply Decision = "apply"
-	// DecisionStale: a change that wins over this one was already applied; acknowledge it and
-	// change nothing.
+	// DecisionStale: a change that wins over this one is recorded (applied, or claimed and being
+	// applied); acknowledge it and change nothing.
 	DecisionStale Decision = "stale"
+	// DecisionApplied: the mark records a confirmed change of the same time and op (a redelivery
+	// of this very change, typically): the state it wants is already true, so acknowledge it
+	// without a SCIM request.
+	DecisionApplied Decision = "already_applied"
 )
 
-// Decide compares a winning membership change with the mark of the last change applied for its
-// key, under the same order as [Collapse]:
+// Decide compares a winning membership change with the mark recorded for its key (zero: none),
+// under the same order as [Collapse], at millisecond precision (the precision of Okta's published
+// and of the ledger table):
 //   - no mark (zero): apply;
+//   - the same time and op as the mark: already applied, or apply when the mark is Pending (a
+//     claim whose SCIM write was not confirmed: do it again);
 //   - Published before the mark: stale; after: apply;
 //   - equal Published: remove beats add, then the greater EventUUID wins; the change is stale
-//     only when the mark strictly wins. The very change the mark records is applied again:
-//     replaying it is idempotent (planning skips what is already true), and it covers a crash
-//     between the mark write and the SQS acknowledgement.
+//     only when the mark strictly wins.
 //   - a mark holding only a time (no kind) ranks below every change of that time, so an
 //     equal-time change is applied: without the kind we cannot tell which one won, and the
 //     reconciler repairs the rare wrong guess.
@@ -62,6 +70,12 @@ func Decide(c Change, last Mark) Decision {
 	if last.IsZero() {
 		return DecisionApply
 	}
+	if c.Published.UnixMilli() == last.Published.UnixMilli() && c.Kind == last.Kind {
+		if last.Pending {
+			return DecisionApply
+		}
+		return DecisionApplied
+	}
 	if compareMark(MarkOf(c), last) < 0 {
 		return DecisionStale
 	}
@@ -69,7 +83,7 @@ func Decide(c Change, last Mark) Decision {
 }
 
 func compareMark(a, b Mark) int {
-	if c := a.Published.Compare(b.Published); c != 0 {
+	if c := cmp.Compare(a.Published.UnixMilli(), b.Published.UnixMilli()); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)); c != 0 {

@@ -767,13 +767,13 @@ func TestOrderingMarks(t *testing.T) {
 	}
 	// A queued event published before the read, delivered now, is stale against the mark.
 	late := membership.Change{EventUUID: "old", Published: now.Add(-5 * time.Minute), Kind: membership.KindRemove, UserID: f.oktaUser[u[1]], GroupID: gid}
-	if v := ledger.Classify(late, marks[key(u[1])], true); v != ledger.Stale {
+	if v := membership.Decide(late, marks[key(u[1])]); v != membership.DecisionStale {
 		t.Errorf("older event vs reconcile mark: %v, want stale", v)
 	}
 	// One published after the read wins.
 	newer := late
 	newer.Published = now.Add(time.Second)
-	if v := ledger.Classify(newer, marks[key(u[1])], true); v != ledger.Apply {
+	if v := membership.Decide(newer, marks[key(u[1])]); v != membership.DecisionApply {
 		t.Errorf("newer event vs reconcile mark: %v, want apply", v)
 	}
 	if m := marks[membership.Key{GroupID: gid, UserID: groupMarkUser}]; !m.Published.Equal(now) {

@@ -291,10 +291,10 @@ func (r *run) members(ctx context.Context) {
 				r.skip(ctx, c, "group deleted in this batch")
 				continue
 			}
-			mark, found := marks[membership.KeyOf(c)]
-			switch v := ledger.Classify(c, mark, found); v {
-			case ledger.Stale, ledger.Applied:
-				r.skip(ctx, c, v.String())
+			mark := marks[membership.KeyOf(c)]
+			switch v := membership.Decide(c, mark); v {
+			case membership.DecisionStale, membership.DecisionApplied:
+				r.skip(ctx, c, string(v))
 			default:
 				if c.Kind == membership.KindAdd {
 					if st, found := r.statusOf(marks, c.UserID); !membership.StatusPermits(st, found) {

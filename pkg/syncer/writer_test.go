@@ -171,7 +171,7 @@ func TestWriterSlowOlderChangeConvergesToTheNewer(t *testing.T) {
 	}
 }
 
-// A claim whose PATCH failed stays pending; the retry of the change applies it (Classify: a
+// A claim whose PATCH failed stays pending; the retry of the change applies it (membership.Decide: a
 // pending mark of the same change is Apply, not already applied).
 func TestWriterPendingClaimIsRedoneOnRetry(t *testing.T) {
 	f := newFixture(t, nil)
