@@ -20,7 +20,7 @@ import (
 func (r *run) others(ctx context.Context) {
 	var changes []membership.Change
 	for _, m := range r.items {
-		if m.failed == "" && !m.change.Kind.Member() {
+		if m.ok() && !m.change.Kind.Member() {
 			changes = append(changes, m.change)
 		}
 	}

@@ -172,15 +172,15 @@ func (s *settler) decide(rc *record, now time.Time) {
 	}
 	var bad []*item
 	for _, it := range rc.items {
-		if it.failed != "" {
+		if !it.ok() {
 			bad = append(bad, it)
 		}
 	}
 	if len(bad) == 0 {
 		return
 	}
-	if i := slices.IndexFunc(bad, func(it *item) bool { return it.class == failTransient }); i >= 0 {
-		s.report(rc, bad[i].failed)
+	if i := slices.IndexFunc(bad, func(it *item) bool { return it.fail.class == failTransient }); i >= 0 {
+		s.report(rc, bad[i].fail.reason)
 		return
 	}
 	if queue.Isolated(rc.msg.GroupID) {
@@ -191,21 +191,21 @@ func (s *settler) decide(rc *record, now time.Time) {
 				return
 			}
 		}
-		s.report(rc, bad[0].failed)
+		s.report(rc, bad[0].fail.reason)
 		return
 	}
 	// In its Okta group's message: isolate what fails on its own, dead-letter what never
 	// applies, acknowledge the message so the group goes on.
 	var iso, dl []*item
 	for _, it := range bad {
-		if it.class == failPermanent && cfg.DeadLetter != nil {
+		if it.fail.class == failPermanent && cfg.DeadLetter != nil {
 			dl = append(dl, it)
 		} else {
 			iso = append(iso, it)
 		}
 	}
 	if cfg.Requeue == nil && len(iso) > 0 {
-		s.report(rc, bad[0].failed)
+		s.report(rc, bad[0].fail.reason)
 		return
 	}
 	ies, err := retryEntries(iso)
@@ -291,21 +291,21 @@ func (s *settler) setBackoffs() {
 // giveUp decides whether an isolated message's failed changes are dead-lettered now, and why.
 func (r *run) giveUp(rc *record, bad []*item, now time.Time) (bool, string) {
 	for _, it := range bad {
-		switch it.class {
+		switch it.fail.class {
 		case failPermanent:
-			return true, it.failed
+			return true, it.fail.reason
 		case failUnprovisioned:
 			if rc.msg.SentAt.IsZero() {
 				return false, ""
 			}
 			if waited := now.Sub(rc.msg.SentAt); waited >= r.h.cfg.UnprovisionedUserWait {
 				return true, fmt.Sprintf("%s: still unknown to AWS after %s of retries (UNPROVISIONED_USER_WAIT=%s)",
-					it.failed, waited.Round(time.Second), r.h.cfg.UnprovisionedUserWait)
+					it.fail.reason, waited.Round(time.Second), r.h.cfg.UnprovisionedUserWait)
 			}
 			return false, ""
 		default:
 			if rc.msg.ReceiveCount >= maxIsolatedAttempts {
-				return true, fmt.Sprintf("%s: failed %d tries", it.failed, rc.msg.ReceiveCount)
+				return true, fmt.Sprintf("%s: failed %d tries", it.fail.reason, rc.msg.ReceiveCount)
 			}
 			return false, ""
 		}
@@ -334,7 +334,7 @@ func deadEntries(items []*item, why string) ([]queue.Entry, error) {
 			return nil, fmt.Errorf("event %s: %w", it.change.EventUUID, err)
 		}
 		e.DedupID = queue.PackDedupID([]string{e.DedupID, "dead"})
-		e.Reason = orDefault(why, it.failed)
+		e.Reason = orDefault(why, it.fail.reason)
 		out = append(out, e)
 	}
 	return out, nil
@@ -343,8 +343,8 @@ func deadEntries(items []*item, why string) ([]queue.Entry, error) {
 func reasonsOf(rc *record) []string {
 	var reasons []string
 	for _, it := range rc.items {
-		if it.failed != "" && !slices.Contains(reasons, it.failed) {
-			reasons = append(reasons, it.failed)
+		if !it.ok() && !slices.Contains(reasons, it.fail.reason) {
+			reasons = append(reasons, it.fail.reason)
 		}
 	}
 	return reasons

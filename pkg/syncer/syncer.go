@@ -128,9 +128,17 @@ func NewHandler(cfg Config) *Handler {
 // item is one change of an SQS message and what became of it.
 type item struct {
 	change membership.Change
-	failed string // reason; "" when acknowledged
-	class  failClass
+	fail   *failure // nil: acknowledged (applied, verified, skipped on purpose)
 }
+
+// failure is why a change was not acknowledged and how it is retried.
+type failure struct {
+	class  failClass
+	reason string
+}
+
+// ok reports whether the change is acknowledged so far.
+func (it *item) ok() bool { return it.fail == nil }
 
 // record is one SQS message: one change (v1, or a v2 pack of one) or a pack of several.
 type record struct {
@@ -224,8 +232,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 // failWhere fails every pending change that match selects, with class and reason.
 func (r *run) failWhere(match func(c membership.Change) bool, class failClass, reason string) {
 	for _, m := range r.items {
-		if m.failed == "" && match(m.change) {
-			m.failed, m.class = reason, class
+		if m.ok() && match(m.change) {
+			m.fail = &failure{class: class, reason: reason}
 		}
 	}
 }
@@ -244,7 +252,7 @@ func (r *run) noteErr(ctx context.Context, err error) {
 func (r *run) members(ctx context.Context) {
 	var changes []membership.Change
 	for _, m := range r.items {
-		if m.failed == "" && m.change.Kind.Member() {
+		if m.ok() && m.change.Kind.Member() {
 			changes = append(changes, m.change)
 		}
 	}
@@ -260,7 +268,7 @@ func (r *run) members(ctx context.Context) {
 	// decides, and if it fails, it is retried with everything newer.
 	superseded := 0
 	for _, m := range r.items {
-		if m.failed == "" && col.Superseded(m.change) {
+		if m.ok() && col.Superseded(m.change) {
 			superseded++
 		}
 	}

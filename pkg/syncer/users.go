@@ -256,7 +256,7 @@ func (r *run) derive(c membership.Change, kind membership.Kind, groups []scimapp
 	if len(groups) == 0 {
 		return
 	}
-	same := func(it *item) bool { return it.failed == "" && sameEvent(it.change, c) }
+	same := func(it *item) bool { return it.ok() && sameEvent(it.change, c) }
 	for _, rc := range r.records {
 		if !slices.ContainsFunc(rc.items, same) {
 			continue
