@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,7 +15,27 @@ import (
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/scim/scimtest"
 )
 
-var adaptiveDuration = flag.Duration("scim.adaptive-duration", 20*time.Second, "how long each BenchmarkAdaptiveRate case sends")
+var (
+	adaptiveDuration = flag.Duration("scim.adaptive-duration", 40*time.Second, "how long each BenchmarkAdaptiveRate case sends")
+	membershipRates  = flag.String("scim.membership-rates", "500,1000,2000", "BenchmarkAdaptiveRate: comma-separated membership budgets to try, in member values per second")
+	writeRates       = flag.String("scim.write-rates", "", "BenchmarkAdaptiveRate: comma-separated extra write budgets to try, in requests per second (besides AWS's 25)")
+)
+
+// rateList parses a comma-separated list of rates.
+func rateList(b *testing.B, s string) []float64 {
+	var out []float64
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 0 {
+			b.Fatalf("bad rate %q", f)
+		}
+		out = append(out, v)
+	}
+	return out
+}
 
 // BenchmarkAdaptiveRate: how much of AWS's SCIM budget the adaptive limiters use, and how many
 // requests AWS throttles meanwhile. The production client (5 retries, 250 ms–20 s backoff,
@@ -21,6 +43,8 @@ var adaptiveDuration = flag.Duration("scim.adaptive-duration", 20*time.Second, "
 // read API, 25/s per write API, bursts of one second; a membership bucket of 1,000 values/s, burst
 // 1,000, for the membership case, since AWS gives no figure) with 20 ms latency per request, and
 // 8 callers per class sending as fast as the client lets them for -scim.adaptive-duration.
+// -scim.membership-rates and -scim.write-rates try other budgets (AWS gives none for membership);
+// the shared case is the older quotas page's one collective 20 TPS for reads and writes together.
 //
 // of-allowed is what AWS accepted over what the bucket could accept in that time (rate × time +
 // burst), startup included; throttled-% is the share of requests answered 429. The steady-
@@ -33,20 +57,36 @@ func BenchmarkAdaptiveRate(b *testing.B) {
 		allowed float64 // per second, in the bucket's unit
 		burst   float64
 	}
-	cases := []struct {
-		name  string
-		loads []load
-	}{
-		{"read", []load{{"read", 8, scimtest.AWSReadTPS, scimtest.AWSReadTPS}}},
-		{"write", []load{{"write", 8, scimtest.AWSWriteTPS, scimtest.AWSWriteTPS}}},
-		{"read+write", []load{{"read", 8, scimtest.AWSReadTPS, scimtest.AWSReadTPS}, {"write", 8, scimtest.AWSWriteTPS, scimtest.AWSWriteTPS}}},
-		{"membership", []load{{"membership", 8, 1000, 1000}}},
+	type benchCase struct {
+		name   string
+		loads  []load
+		limits scimtest.Limits
+		shared float64 // the loads share one bucket of this rate: report their sum against it
 	}
+	aws := scimtest.AWSLimits()
+	cases := []benchCase{
+		{"read", []load{{"read", 8, scimtest.AWSReadTPS, scimtest.AWSReadTPS}}, aws, 0},
+		{"write", []load{{"write", 8, scimtest.AWSWriteTPS, scimtest.AWSWriteTPS}}, aws, 0},
+		{"read+write", []load{{"read", 8, scimtest.AWSReadTPS, scimtest.AWSReadTPS}, {"write", 8, scimtest.AWSWriteTPS, scimtest.AWSWriteTPS}}, aws, 0},
+	}
+	for _, r := range rateList(b, *writeRates) {
+		l := aws
+		l.Write = scimtest.Bucket{Rate: r}
+		cases = append(cases, benchCase{fmt.Sprintf("write=%g", r), []load{{"write", 8, r, max(1, r)}}, l, 0})
+	}
+	for _, r := range rateList(b, *membershipRates) {
+		l := aws
+		l.Membership = scimtest.Bucket{Rate: r, Burst: r}
+		cases = append(cases, benchCase{fmt.Sprintf("membership=%g", r), []load{{"membership", 8, r, r}}, l, 0})
+	}
+	// The older page's collective 20 TPS: reads and writes share one bucket (and keep their own).
+	shared := aws
+	shared.Shared = scimtest.Bucket{Rate: 20}
+	cases = append(cases, benchCase{"shared=20", []load{{"read", 8, 20, 20}, {"write", 8, 20, 20}}, shared, 20})
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
-				limits := scimtest.AWSLimits()
-				limits.Membership = scimtest.Bucket{Rate: 1000, Burst: 1000}
+				limits := tc.limits
 				srv := scimtest.New(scimtest.Options{BasePath: "/d-9067729b3d/scim/v2", Token: "t", Limits: limits,
 					Faults: scimtest.Faults{Latency: 20 * time.Millisecond}})
 				ts := httptest.NewServer(srv)
@@ -107,6 +147,14 @@ func BenchmarkAdaptiveRate(b *testing.B) {
 				b.ReportMetric(float64(total), "requests")
 				b.ReportMetric(float64(st.RateDecreases), "decreases")
 				b.ReportMetric(100*float64(srv.Throttled()-thr0)/float64(srv.TotalRequests()-reqs0), "steady-throttled-%")
+				if tc.shared > 0 {
+					var all, all0 int64
+					for li := range tc.loads {
+						all, all0 = all+accepted[li].Load(), all0+acc0[li]
+					}
+					b.ReportMetric(100*float64(all)/(tc.shared*elapsed.Seconds()+tc.shared), "shared-of-allowed-%")
+					b.ReportMetric(100*float64(all-all0)/(tc.shared*steady.Seconds()), "shared-steady-of-allowed-%")
+				}
 				for li, l := range tc.loads {
 					possible := l.allowed*elapsed.Seconds() + l.burst
 					b.ReportMetric(100*float64(accepted[li].Load())/possible, l.class+"-of-allowed-%")

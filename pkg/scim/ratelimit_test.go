@@ -2,6 +2,7 @@ package scim
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -134,5 +135,170 @@ func TestClientSharesOneLimiter(t *testing.T) {
 	}
 	if el := time.Since(start); el < 500*time.Millisecond {
 		t.Fatalf("6 concurrent requests after a throttle went in %s: not paced", el)
+	}
+}
+
+// simBucket is AWS's token bucket on the fake clock (scimtest's model: rate a second, a burst of
+// one second's worth).
+type simBucket struct {
+	rate, tokens float64
+	last         time.Time
+}
+
+func (b *simBucket) take(now time.Time, cost float64) bool {
+	if !b.last.IsZero() {
+		b.tokens = min(b.rate, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < cost {
+		return false
+	}
+	b.tokens -= cost
+	return true
+}
+
+// simulate sends requests of cost through l as fast as it lets them (4 callers, 20 ms per
+// answer) into an AWS bucket of rate for d of fake time, and returns, for the part after skip,
+// the share of requests throttled and what AWS accepted over rate × time.
+func simulate(l *limiter, clk *fakeClock, rate, cost float64, skip, d time.Duration) (throttled, ofAllowed float64) {
+	const callers, latency = 4, 20 * time.Millisecond
+	b := &simBucket{rate: rate, tokens: rate}
+	start := clk.t
+	type flight struct {
+		sent, answer time.Time
+		ok           bool
+	}
+	var inFlight []flight
+	free := callers
+	var reqs, thr int
+	var acc float64
+	for clk.t.Before(start.Add(d)) {
+		// Answers due now.
+		rest := inFlight[:0]
+		for _, f := range inFlight {
+			if f.answer.After(clk.t) {
+				rest = append(rest, f)
+				continue
+			}
+			free++
+			if f.ok {
+				l.answered(cost)
+			} else {
+				l.throttledSent(f.sent)
+			}
+			if f.sent.Sub(start) >= skip {
+				reqs++
+				if f.ok {
+					acc += cost
+				} else {
+					thr++
+				}
+			}
+		}
+		inFlight = rest
+		if free > 0 {
+			if w := l.reserve(cost); w <= 0 {
+				free--
+				inFlight = append(inFlight, flight{clk.t, clk.t.Add(latency), b.take(clk.t, cost)})
+				continue
+			}
+		}
+		clk.t = clk.t.Add(time.Millisecond)
+	}
+	return float64(thr) / float64(reqs), acc / (rate * (d - skip).Seconds())
+}
+
+// TestLimiterSteadyStateAtLowRates: the target of docs/BENCHMARKS.md ("SCIM throttles") on the
+// fake clock: against AWS-like token buckets from 5 to 40 requests per second (membership: PATCHes
+// of 100 values against 500 to 2,000 values/s), past the first minute at most 2 % of requests
+// are throttled and at least 90 % of the budget is used. With the SDKs' K in seconds the
+// 10-PATCHes/s case throttled about 4 % (a cycle of ~40 requests ended by a 429).
+func TestLimiterSteadyStateAtLowRates(t *testing.T) {
+	cases := []struct {
+		name       string
+		membership bool
+		rate, cost float64
+	}{
+		{"read 40/s", false, 40, 1},
+		{"write 25/s", false, 25, 1},
+		{"write 12/s", false, 12, 1},
+		{"membership 500 values/s", true, 500, 100},
+		{"membership 1000 values/s", true, 1000, 100},
+		{"membership 2000 values/s", true, 2000, 100},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			ls := newLimiters(clk.now)
+			l := ls.write
+			if tc.membership {
+				l = ls.membership
+			}
+			thr, of := simulate(l, clk, tc.rate, tc.cost, time.Minute, 5*time.Minute)
+			t.Logf("throttled %.2f %%, %.1f %% of allowed, %d decreases", 100*thr, 100*of, l.throttleEvents)
+			if thr > 0.02 || of < 0.90 {
+				t.Errorf("steady state: %.2f %% throttled, %.1f %% of allowed; want ≤ 2 %% and ≥ 90 %%", 100*thr, 100*of)
+			}
+		})
+	}
+}
+
+// TestLimiterCycleInRequests pins how the rate climbs back after a 429 whose rate is measured:
+// Wmax is what AWS accepted since the last decrease (its refill rate), not the higher rate the
+// client had reached by then, and the climb back to it takes limitCycleRequests requests' time
+// (10 s at 10 requests/s), not the SDKs' ∛(Wmax·(1−β)/C) ≈ 2 s. A storm of 429s that do not
+// follow the rate keeps the SDKs' curve.
+func TestLimiterCycleInRequests(t *testing.T) {
+	// start: 20 requests a second, all accepted, then a 429; then for 5.5 s the client sends
+	// `sent` a second, AWS accepts 10 a second and answers `thr` a second 429 (to requests paced
+	// at the old rate, so they lower nothing), then a 429 to a request sent now.
+	start := func(sent float64, thr int) (*limiter, *fakeClock) {
+		l, clk := newTestLimiter()
+		step := func(sent, ok float64, thr int) {
+			clk.t = clk.t.Add(100 * time.Millisecond)
+			l.sent.add(clk.t, sent)
+			l.sentN.add(clk.t, sent)
+			l.answered(ok)
+			for range thr {
+				l.throttledSent(l.lastThrottle.Add(-time.Millisecond))
+			}
+		}
+		for range 10 {
+			step(2, 2, 0)
+		}
+		l.throttled() // the first decrease, from unlimited
+		for i := range 55 {
+			step(sent/10, 1, thr/10+map[bool]int{true: 1}[i < thr%10])
+		}
+		l.throttledSent(clk.t)
+		return l, clk
+	}
+
+	l, clk := start(12, 1) // a bucket of 10/s the client probed past
+	if l.wmax < 9 || l.wmax > 11 {
+		t.Fatalf("Wmax %v after AWS accepted 10/s: want the refill rate", l.wmax)
+	}
+	wmax := l.wmax
+	for _, at := range []time.Duration{2 * time.Second, 5 * time.Second, 9 * time.Second} {
+		clk.t = l.lastThrottle.Add(at)
+		l.sent.add(clk.t, 2*wmax) // keep the send-rate cap out of the way
+		if rate, _ := l.state(); rate >= wmax {
+			t.Errorf("%s after the 429 the rate is %v, back at Wmax %v: the cycle is shorter than %v requests", at, rate, wmax, limitCycleRequests)
+		}
+	}
+	clk.t = l.lastThrottle.Add(11 * time.Second)
+	l.sent.add(clk.t, 2*wmax)
+	if rate, _ := l.state(); rate <= wmax {
+		t.Errorf("11 s after the 429 the rate is %v, still under Wmax %v", rate, wmax)
+	}
+
+	// A storm: half of the answers are 429s, whatever the rate. What AWS accepted is not its
+	// refill rate: Wmax is the rate sent (or allowed), and the SDKs' curve brings it back within K ≈ 2.5 s.
+	s, _ := start(20, 10)
+	if s.wmax < 15 {
+		t.Errorf("storm: Wmax %v, want the rate sent (what AWS accepted does not follow the rate)", s.wmax)
+	}
+	if k := math.Cbrt(s.wmax * (1 - limitBeta) / limitGrowth); math.Abs(s.k-k) > 1e-9 {
+		t.Errorf("storm: K %v, want the SDKs' %v", s.k, k)
 	}
 }
