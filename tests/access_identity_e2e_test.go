@@ -8,7 +8,6 @@ package tests
 // bootstraps, the template's queue and StateTable in moto, and the SCIM and Okta emulators.
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -33,17 +32,8 @@ type conflictSummary struct {
 // reconcileOutput runs the reconcile bootstrap once and returns its summary and its output.
 func (w *idWorld) reconcileOutput() (conflictSummary, *harness.Runtime) {
 	w.t.Helper()
-	rt := harness.MustStartRuntime(w.t, harness.MustBuildFunction(w.t, "reconcile"), w.recEnv,
-		harness.WithFunctionName("reconcile-identity-"+w.name), harness.WithTimeout(3*time.Minute))
-	defer func() { _ = rt.Close() }()
-	resp, err := rt.Invoke(w.ctx, []byte("{}"))
-	if err != nil {
-		w.t.Fatalf("reconcile: %v\n%s", err, rt.Logs())
-	}
 	var s conflictSummary
-	if err := json.Unmarshal(resp, &s); err != nil {
-		w.t.Fatalf("summary %s: %v", resp, err)
-	}
+	rt := reconcileInvoke(w.t, w.ctx, w.recEnv, "reconcile-identity-"+w.name, "{}", &s)
 	return s, rt
 }
 

@@ -9,7 +9,6 @@ package tests
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -172,16 +171,7 @@ func (w *idWorld) reconcile() idSummary {
 // payload "{}" and decodes its summary into out. A failed run fails the test with its logs.
 func reconcileOnce(t testing.TB, ctx context.Context, env map[string]string, name string, out any) {
 	t.Helper()
-	rt := harness.MustStartRuntime(t, harness.MustBuildFunction(t, "reconcile"), env,
-		harness.WithFunctionName(name), harness.WithTimeout(3*time.Minute))
-	defer func() { _ = rt.Close() }()
-	resp, err := rt.Invoke(ctx, []byte("{}"))
-	if err != nil {
-		t.Fatalf("reconcile: %v\n%s", err, rt.Logs())
-	}
-	if err := json.Unmarshal(resp, out); err != nil {
-		t.Fatalf("summary %s: %v", resp, err)
-	}
+	reconcileInvoke(t, ctx, env, name, "{}", out)
 }
 
 // eachContainer runs a scenario in a warm and in a cold world.
