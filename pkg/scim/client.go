@@ -242,8 +242,7 @@ type attempt struct {
 	retries   int
 	wait      time.Duration
 
-	lim    *limiter // the call's adaptive limiter; nil when adaptive is off
-	cost   float64  // what one attempt costs lim
+	pace   *pace // the call's adaptive limiters; nil when adaptive is off
 	sentAt time.Time
 }
 
@@ -279,7 +278,7 @@ func (c *Client) do(ctx context.Context, cl call) (result, error) {
 
 	a := &attempt{c: c, op: cl.op, token: tok}
 	if c.limit != nil {
-		a.lim, a.cost = c.limit.of(cl.method, cl.members)
+		a.pace = c.limit.of(cl.method, cl.members)
 	}
 	// One retryablehttp client per call so the hooks see this call's state (attempt count,
 	// refreshed token, chosen wait); the HTTP client and its connection pool are shared.
@@ -293,11 +292,11 @@ func (c *Client) do(ctx context.Context, cl call) (result, error) {
 		RetryWaitMax: c.maxWait,
 		CheckRetry:   a.checkRetry,
 		Backoff:      func(time.Duration, time.Duration, int, *http.Response) time.Duration { return a.wait },
-		// Called before every attempt, retries included: the shared adaptive limiter of the
-		// call's class decides when it may go. A context ending meanwhile fails the attempt itself.
+		// Called before every attempt, retries included: the shared adaptive limiters of the
+		// call (its class's; a membership write's also the write one) decide when it may go. A context ending meanwhile fails the attempt itself.
 		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, _ int) {
-			if a.lim != nil {
-				_ = a.lim.waitCost(r.Context(), a.cost)
+			if a.pace != nil {
+				_ = a.pace.wait(r.Context())
 				a.sentAt = c.now()
 			}
 		},
@@ -363,8 +362,8 @@ func (a *attempt) checkRetry(ctx context.Context, resp *http.Response, err error
 		}
 		return a.schedule(ctx, nil)
 	}
-	if a.lim != nil && resp.StatusCode != http.StatusTooManyRequests {
-		a.lim.answered(a.cost)
+	if a.pace != nil && resp.StatusCode != http.StatusTooManyRequests {
+		a.pace.answered()
 	}
 	switch ClassOf(resp.StatusCode) {
 	case StatusUnauthorized:
@@ -382,8 +381,8 @@ func (a *attempt) checkRetry(ctx context.Context, resp *http.Response, err error
 		return true, nil
 	case StatusThrottled:
 		c.stats.throttles.Add(1)
-		if a.lim != nil {
-			a.lim.throttledSent(a.sentAt)
+		if a.pace != nil {
+			a.pace.throttledSent(a.sentAt)
 		}
 		return a.schedule(ctx, resp)
 	case StatusServer:

@@ -22,9 +22,10 @@ import (
 // member value of CreateGroup and PatchGroup (docs.aws.amazon.com/singlesignon/latest/userguide/
 // limits.html, "IAM Identity Center throttle limits"; the membership rate is not given). A 429
 // does not say which budget ran out, so the client keeps one limiter per class, each learning its
-// own budget: reads (GET), writes (POST/PATCH/DELETE without members) and membership writes
-// (PATCHes and POST /Groups carrying member values, whose cost is the number of values). A
-// throttled PATCH then never slows the reads down, nor the reads the PATCHes. One Client (one per
+// own budget: reads (GET), writes (POST/PATCH/DELETE; cost 1) and membership writes (PATCHes and
+// POST /Groups carrying member values, whose cost is the number of values). A membership write
+// is a write too and waits on both (see pace). A throttled PATCH then never slows the reads
+// down, nor the reads the PATCHes. One Client (one per
 // container) shares its limiters among all its callers, so under throttling the container slows
 // down as a whole instead of each caller retrying harder.
 //
@@ -384,13 +385,80 @@ func newLimiters(now func() time.Time) *limiters {
 	return &limiters{read: newLimiter(now), write: newLimiter(now), membership: m}
 }
 
-// of returns the limiter of a call and its cost.
-func (ls *limiters) of(method string, members int) (*limiter, float64) {
+// pace is one call's share of the limiters: its class's limiter and cost, and for a membership
+// write also the write limiter at cost 1. AWS's quotas page charges a PatchGroup or CreateGroup
+// call both to that write API's 25 TPS and, per member value, to the separate membership-operation
+// throttle (docs.aws.amazon.com/singlesignon/latest/userguide/limits.html, "IAM Identity Center
+// throttle limits"): 500 values/s of 10-value PATCHes is 50 PATCHes/s, twice PatchGroup's budget,
+// which the membership limiter alone would never see.
+type pace struct {
+	lim  *limiter
+	cost float64
+	api  *limiter // membership writes: the write limiter, cost 1; nil otherwise
+	// gotAPI: the write token of the attempt under way is taken, the membership one not yet.
+	gotAPI bool
+}
+
+// of returns a call's pace.
+func (ls *limiters) of(method string, members int) *pace {
 	switch {
 	case method == "GET":
-		return ls.read, 1
+		return &pace{lim: ls.read, cost: 1}
 	case members > 0:
-		return ls.membership, float64(members)
+		return &pace{lim: ls.membership, cost: float64(members), api: ls.write}
 	}
-	return ls.write, 1
+	return &pace{lim: ls.write, cost: 1}
+}
+
+// reserve takes the attempt's tokens (the write limiter's first, then its class's) and returns
+// 0, or how long to wait before calling it again.
+func (p *pace) reserve() time.Duration {
+	if p.api != nil && !p.gotAPI {
+		if d := p.api.reserve(1); d > 0 {
+			return d
+		}
+		p.gotAPI = true
+	}
+	if d := p.lim.reserve(p.cost); d > 0 {
+		return d
+	}
+	p.gotAPI = false
+	return 0
+}
+
+// wait blocks until the attempt may go, or ctx ends.
+func (p *pace) wait(ctx context.Context) error {
+	for {
+		d := p.reserve()
+		if d <= 0 {
+			return nil
+		}
+		if err := p.lim.sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// answered is told of an answer other than 429.
+func (p *pace) answered() {
+	p.lim.answered(p.cost)
+	if p.api != nil {
+		p.api.answered(1)
+	}
+}
+
+// throttledSent is told of a 429 to the attempt sent at sent. A 429 does not say which budget
+// ran out, PatchGroup's or the membership throttle, so a membership write's lowers both
+// limiters: both are charged by the same PATCHes, so each falls to β times the rate AWS accepted
+// them at, and the one whose budget is not binding stays at or above the binding one (it is
+// either at its floor, above the PATCHes' rate, or at the same rate of PATCHes). Guessing one
+// instead cannot work from the limiters' state: fed by one stream of PATCHes their accepted rates
+// are in the same proportion to their Wmax, and a wrong guess leaves the binding budget unpaced.
+// The price: non-member writes (externalId, group creation) slow down with a membership budget
+// that ran out, down to the write floor (measured: docs/BENCHMARKS.md, "SCIM throttles").
+func (p *pace) throttledSent(sent time.Time) {
+	p.lim.throttledSent(sent)
+	if p.api != nil {
+		p.api.throttledSent(sent)
+	}
 }

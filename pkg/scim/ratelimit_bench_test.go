@@ -40,9 +40,12 @@ func rateList(b *testing.B, s string) []float64 {
 // BenchmarkAdaptiveRate: how much of AWS's SCIM budget the adaptive limiters use, and how many
 // requests AWS throttles meanwhile. The production client (5 retries, 250 ms–20 s backoff,
 // Retry-After honoured, limiters on) against the emulator's token buckets (AWSLimits: 40/s per
-// read API, 25/s per write API, bursts of one second; a membership bucket of 1,000 values/s, burst
-// 1,000, for the membership case, since AWS gives no figure) with 20 ms latency per request, and
+// read API, 25/s per write API, bursts of one second; membership buckets of 500, 1,000 and 2,000
+// values/s, bursts of one second, for the membership cases, since AWS gives no figure) with 20 ms latency per request, and
 // 8 callers per class sending as fast as the client lets them for -scim.adaptive-duration.
+// Membership PATCHes carry 100 values, except in membership=1000/values=10 (10 values each), where
+// PatchGroup's 25/s binds before the membership bucket: the emulator charges a PATCH with members
+// to both, as AWS's quotas page does.
 // -scim.membership-rates and -scim.write-rates try other budgets (AWS gives none for membership);
 // the shared case is the older quotas page's one collective 20 TPS for reads and writes together.
 //
@@ -56,6 +59,7 @@ func BenchmarkAdaptiveRate(b *testing.B) {
 		callers int
 		allowed float64 // per second, in the bucket's unit
 		burst   float64
+		values  int // membership: member values per PATCH (0: 100)
 	}
 	type benchCase struct {
 		name   string
@@ -65,24 +69,29 @@ func BenchmarkAdaptiveRate(b *testing.B) {
 	}
 	aws := scimtest.AWSLimits()
 	cases := []benchCase{
-		{"read", []load{{"read", 8, scimtest.AWSReadTPS, scimtest.AWSReadTPS}}, aws, 0},
-		{"write", []load{{"write", 8, scimtest.AWSWriteTPS, scimtest.AWSWriteTPS}}, aws, 0},
-		{"read+write", []load{{"read", 8, scimtest.AWSReadTPS, scimtest.AWSReadTPS}, {"write", 8, scimtest.AWSWriteTPS, scimtest.AWSWriteTPS}}, aws, 0},
+		{"read", []load{{"read", 8, scimtest.AWSReadTPS, scimtest.AWSReadTPS, 0}}, aws, 0},
+		{"write", []load{{"write", 8, scimtest.AWSWriteTPS, scimtest.AWSWriteTPS, 0}}, aws, 0},
+		{"read+write", []load{{"read", 8, scimtest.AWSReadTPS, scimtest.AWSReadTPS, 0}, {"write", 8, scimtest.AWSWriteTPS, scimtest.AWSWriteTPS, 0}}, aws, 0},
 	}
 	for _, r := range rateList(b, *writeRates) {
 		l := aws
 		l.Write = scimtest.Bucket{Rate: r}
-		cases = append(cases, benchCase{fmt.Sprintf("write=%g", r), []load{{"write", 8, r, max(1, r)}}, l, 0})
+		cases = append(cases, benchCase{fmt.Sprintf("write=%g", r), []load{{"write", 8, r, max(1, r), 0}}, l, 0})
 	}
 	for _, r := range rateList(b, *membershipRates) {
 		l := aws
 		l.Membership = scimtest.Bucket{Rate: r, Burst: r}
-		cases = append(cases, benchCase{fmt.Sprintf("membership=%g", r), []load{{"membership", 8, r, r}}, l, 0})
+		cases = append(cases, benchCase{fmt.Sprintf("membership=%g", r), []load{{"membership", 8, r, r, 0}}, l, 0})
 	}
+	// Membership PATCHes of 10 values against 1,000 values/s: PatchGroup's 25/s write budget binds
+	// (250 values/s), not the membership one; of allowed is against 25 × 10 values/s.
+	few := aws
+	few.Membership = scimtest.Bucket{Rate: 1000, Burst: 1000}
+	cases = append(cases, benchCase{"membership=1000/values=10", []load{{"membership", 8, scimtest.AWSWriteTPS * 10, scimtest.AWSWriteTPS * 10, 10}}, few, 0})
 	// The older page's collective 20 TPS: reads and writes share one bucket (and keep their own).
 	shared := aws
 	shared.Shared = scimtest.Bucket{Rate: 20}
-	cases = append(cases, benchCase{"shared=20", []load{{"read", 8, 20, 20}, {"write", 8, 20, 20}}, shared, 20})
+	cases = append(cases, benchCase{"shared=20", []load{{"read", 8, 20, 20, 0}, {"write", 8, 20, 20, 0}}, shared, 20})
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
@@ -115,12 +124,16 @@ func BenchmarkAdaptiveRate(b *testing.B) {
 								case "write":
 									err = c.SetGroupExternalID(ctx, gid, fmt.Sprintf("00g%d", i))
 								case "membership":
-									if i%2 == 0 {
-										_, err = c.AddMembers(ctx, gid, uids)
-									} else {
-										_, err = c.RemoveMembers(ctx, gid, uids)
+									vs := uids
+									if l.values > 0 {
+										vs = uids[:l.values]
 									}
-									cost = int64(len(uids))
+									if i%2 == 0 {
+										_, err = c.AddMembers(ctx, gid, vs)
+									} else {
+										_, err = c.RemoveMembers(ctx, gid, vs)
+									}
+									cost = int64(len(vs))
 								}
 								if err == nil {
 									accepted[li].Add(cost)

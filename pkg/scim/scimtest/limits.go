@@ -41,7 +41,11 @@ func (b Bucket) burst() float64 {
 // Limits are the token buckets the server throttles with. A request takes one token from its
 // class's bucket (Read for GET, Write for POST/PATCH/DELETE) and from Shared; a POST /Groups or
 // PATCH /Groups/{id} that passed those also takes one Membership token per member value it adds or
-// removes, once it is validated and just before it is applied. A request that finds a bucket short
+// removes, once it is validated and just before it is applied. A PATCH carrying members thus
+// costs its write API a token and the membership bucket one per value, as the quotas page has it:
+// "Each individual membership operation in CreateGroup or PatchGroup calls counts as a
+// transaction toward a separate membership operation throttle limit" besides the call's own
+// per-API 25 TPS (docs.aws.amazon.com/singlesignon/latest/userguide/limits.html). A request that finds a bucket short
 // takes nothing and is answered 429 ThrottlingException with a Retry-After, and changes nothing.
 // The buckets run on Options.Now, so a test that controls the clock controls the throttling.
 type Limits struct {

@@ -164,6 +164,50 @@ func TestTokenBucketMembership(t *testing.T) {
 	wantStatus(t, e.req("PATCH", "/Groups/"+gid, patchBody(membersOp("add", ids...))), http.StatusNoContent)
 }
 
+// TestTokenBucketMembershipAndWriteAPI: a PATCH carrying members is charged to PatchGroup's 25/s
+// and, per value, to the membership bucket, as AWS's quotas page describes: many small PATCHes
+// run out of the write API's budget, few large ones out of the membership budget.
+func TestTokenBucketMembershipAndWriteAPI(t *testing.T) {
+	l := AWSLimits()
+	l.Membership = Bucket{Rate: 1000, Burst: 1000}
+	e, clk := newLimitedEnv(t, l)
+	gid := e.srv.AddGroup("AWS_A", "")
+	var ids []string
+	for i := range 100 {
+		ids = append(ids, e.srv.AddUser(fmt.Sprintf("u%03d@example.com", i), ""))
+	}
+	// 30 PATCHes of 10 values: 300 values fit the membership bucket, 30 requests not PatchGroup's.
+	for i := range 30 {
+		op := "add"
+		if i%2 == 1 {
+			op = "remove"
+		}
+		r := e.req("PATCH", "/Groups/"+gid, patchBody(membersOp(op, ids[:10]...)))
+		if want := map[bool]int{true: http.StatusNoContent, false: http.StatusTooManyRequests}[i < 25]; r.status != want {
+			t.Fatalf("PATCH %d of 10 values: status %d, want %d", i, r.status, want)
+		}
+	}
+	if w, m := e.srv.RateLimitedBy(BucketWrite), e.srv.RateLimitedBy(BucketMembership); w != 5 || m != 0 {
+		t.Fatalf("small PATCHes: %d write and %d membership 429s, want 5 and 0", w, m)
+	}
+	// A second later both buckets are full: 10 PATCHes of 100 values empty the membership
+	// bucket with 15 write tokens left, and the 11th is throttled by membership.
+	clk.advance(time.Second)
+	for i := range 11 {
+		op := "add"
+		if i%2 == 1 {
+			op = "remove"
+		}
+		r := e.req("PATCH", "/Groups/"+gid, patchBody(membersOp(op, ids...)))
+		if want := map[bool]int{true: http.StatusNoContent, false: http.StatusTooManyRequests}[i < 10]; r.status != want {
+			t.Fatalf("PATCH %d of 100 values: status %d, want %d", i, r.status, want)
+		}
+	}
+	if w, m := e.srv.RateLimitedBy(BucketWrite), e.srv.RateLimitedBy(BucketMembership); w != 5 || m != 1 {
+		t.Errorf("large PATCHes: %d write and %d membership 429s, want 5 and 1", w, m)
+	}
+}
+
 func TestTokenBucketNoRetryAfterAndFaultsKept(t *testing.T) {
 	l := AWSLimits()
 	l.NoRetryAfter = true
