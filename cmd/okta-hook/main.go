@@ -26,10 +26,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/cmd/internal/stack"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/eventhooks"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/oktahook"
@@ -107,7 +107,7 @@ func execute(ctx context.Context, f flags, getenv func(string) string, stdout io
 		return exitError, err
 	}
 	if f.url == "" || f.secretID == "" {
-		outs, params, err := describeStack(ctx, cloudformation.NewFromConfig(cfg), f.stack)
+		params, outs, err := stack.Describe(ctx, cloudformation.NewFromConfig(cfg), f.stack)
 		if err != nil {
 			return exitError, fmt.Errorf("%w (or pass -url and -secret-id)", err)
 		}
@@ -190,23 +190,4 @@ func check(ctx context.Context, c *eventhooks.Client, d eventhooks.Desired, stdo
 	}
 	fmt.Fprintln(stdout, "fix with make okta-hook")
 	return exitLacking, nil
-}
-
-// describeStack reads the stack's outputs and parameters with DescribeStacks.
-func describeStack(ctx context.Context, api cloudformation.DescribeStacksAPIClient, stack string) (outputs, params map[string]string, err error) {
-	out, err := api.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
-	if err != nil {
-		return nil, nil, fmt.Errorf("read outputs of stack %s: %w", stack, err)
-	}
-	if len(out.Stacks) == 0 {
-		return nil, nil, fmt.Errorf("stack %s not found", stack)
-	}
-	outputs, params = map[string]string{}, map[string]string{}
-	for _, o := range out.Stacks[0].Outputs {
-		outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
-	}
-	for _, p := range out.Stacks[0].Parameters {
-		params[aws.ToString(p.ParameterKey)] = aws.ToString(p.ParameterValue)
-	}
-	return outputs, params, nil
 }

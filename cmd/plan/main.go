@@ -38,11 +38,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/cmd/internal/stack"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/config"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta"
@@ -182,7 +182,7 @@ func online(ctx context.Context, f flags, getenv func(string) string, stderr io.
 	}
 	layers := []func(string) string{config.Layer(flagLayer(f)), getenv}
 	if f.stack != "" {
-		params, outputs, err := describeStack(ctx, cloudformation.NewFromConfig(awsCfg), f.stack)
+		params, outputs, err := stack.Describe(ctx, cloudformation.NewFromConfig(awsCfg), f.stack)
 		if err == nil {
 			layers = append(layers, config.Layer(config.StackEnv(params, outputs)))
 		} else if _, perr := config.LoadPlan(layers...); perr != nil {
@@ -225,23 +225,4 @@ func planConfig(p config.Plan) reconciler.Config {
 		MaxRemovals:      p.MaxRemovals,
 		Concurrency:      p.Concurrency,
 	}
-}
-
-// describeStack reads the stack's parameters and outputs with DescribeStacks.
-func describeStack(ctx context.Context, api cloudformation.DescribeStacksAPIClient, stack string) (params, outputs map[string]string, err error) {
-	out, err := api.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
-	if err != nil {
-		return nil, nil, fmt.Errorf("read stack %s: %w", stack, err)
-	}
-	if len(out.Stacks) == 0 {
-		return nil, nil, fmt.Errorf("stack %s not found", stack)
-	}
-	params, outputs = map[string]string{}, map[string]string{}
-	for _, p := range out.Stacks[0].Parameters {
-		params[aws.ToString(p.ParameterKey)] = aws.ToString(p.ParameterValue)
-	}
-	for _, o := range out.Stacks[0].Outputs {
-		outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
-	}
-	return params, outputs, nil
 }
