@@ -3,53 +3,18 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"os/exec"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/membership"
+	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/tests/harness"
 )
 
-// startMoto runs moto_server on a free localhost port for the test's lifetime. moto is part of the
-// project's test toolchain (make tools checks it), so a missing moto_server fails the test.
-func startMoto(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command("moto_server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server (pip install 'moto[server]'): %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if res, err := http.Get(endpoint + "/moto-api/"); err == nil {
-			res.Body.Close()
-			return endpoint
-		}
-	}
-	t.Fatal("moto_server did not start")
-	return ""
-}
-
 func TestTableAgainstMoto(t *testing.T) {
-	endpoint := startMoto(t)
 	ctx := context.Background()
-	db := dynamodb.New(dynamodb.Options{
-		BaseEndpoint: aws.String(endpoint),
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
+	db := dynamodb.NewFromConfig(harness.MustStartMoto(t).AWSConfig())
 	if err := CreateTable(ctx, db, "sync-state"); err != nil {
 		t.Fatal(err)
 	}
