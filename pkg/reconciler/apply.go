@@ -237,13 +237,8 @@ func (r *run) applyClaimed(ctx, work context.Context, g *groupRun, target scimap
 			g.plan.deferred++
 			r.log.DebugContext(ctx, "change deferred to a newer Okta event claimed during the run", "group", g.okta.Name,
 				"group_id", g.okta.ID, "user", res.Member.Login, "user_id", res.Member.UserID, "op", string(res.Op))
-		case res.Err != nil:
-			g.out.failed++
-			r.noteSCIMErr(res.Err)
-		case res.Op == membership.KindAdd:
-			g.out.added++
 		default:
-			g.out.removed++
+			r.tally(g, res.Op, res.Err)
 		}
 	}
 	if unclaimed.Len() > 0 {
@@ -257,16 +252,22 @@ func (r *run) applyClaimed(ctx, work context.Context, g *groupRun, target scimap
 // count adds a plan's results to the group's outcome.
 func (r *run) count(g *groupRun, results []scimapply.Result) {
 	for _, res := range results {
-		switch {
-		case res.DryRun:
-		case res.Err != nil:
-			g.out.failed++
-			r.noteSCIMErr(res.Err)
-		case res.Op == membership.KindAdd:
-			g.out.added++
-		default:
-			g.out.removed++
+		if !res.DryRun {
+			r.tally(g, res.Op, res.Err)
 		}
+	}
+}
+
+// tally counts one applied change of the group: failed (err), added or removed.
+func (r *run) tally(g *groupRun, op membership.Kind, err error) {
+	switch {
+	case err != nil:
+		g.out.failed++
+		r.noteSCIMErr(err)
+	case op == membership.KindAdd:
+		g.out.added++
+	default:
+		g.out.removed++
 	}
 }
 
