@@ -31,16 +31,8 @@ func (w *idWorld) pumpOnce() int {
 	if err := w.sync.InvokeJSON(w.ctx, harness.SQSEvent(w.queue.ARN, msgs), &resp); err != nil {
 		w.t.Fatalf("sync: %v", err)
 	}
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	for _, m := range msgs {
-		if !failed[m.ID] {
-			if err := w.moto.DeleteMessage(w.ctx, w.queue.URL, m.ReceiptHandle); err != nil {
-				w.t.Fatal(err)
-			}
-		}
+	if err := w.moto.Acknowledge(w.ctx, w.queue.URL, msgs, resp.BatchItemFailures); err != nil {
+		w.t.Fatal(err)
 	}
 	return len(resp.BatchItemFailures)
 }

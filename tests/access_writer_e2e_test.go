@@ -30,16 +30,8 @@ func (w *idWorld) invokeAck(sync *harness.Runtime, msgs []harness.Message) int {
 		w.t.Errorf("sync: %v", err)
 		return len(msgs)
 	}
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	for _, m := range msgs {
-		if !failed[m.ID] {
-			if err := w.moto.DeleteMessage(w.ctx, w.queue.URL, m.ReceiptHandle); err != nil {
-				w.t.Error(err)
-			}
-		}
+	if err := w.moto.Acknowledge(w.ctx, w.queue.URL, msgs, resp.BatchItemFailures); err != nil {
+		w.t.Error(err)
 	}
 	return len(resp.BatchItemFailures)
 }

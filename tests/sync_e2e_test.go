@@ -174,16 +174,8 @@ func (w *syncWorld) pump() int {
 			w.t.Fatalf("sync: %v", err)
 		}
 		invocations++
-		failed := map[string]bool{}
-		for _, f := range resp.BatchItemFailures {
-			failed[f.ItemIdentifier] = true
-		}
-		for _, m := range msgs {
-			if !failed[m.ID] {
-				if err := w.moto.DeleteMessage(w.ctx, w.queue.URL, m.ReceiptHandle); err != nil {
-					w.t.Fatal(err)
-				}
-			}
+		if err := w.moto.Acknowledge(w.ctx, w.queue.URL, msgs, resp.BatchItemFailures); err != nil {
+			w.t.Fatal(err)
 		}
 	}
 	w.t.Fatal("queue not drained within 2 minutes")

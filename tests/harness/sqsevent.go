@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 
@@ -26,4 +27,23 @@ func SQSEvent(queueARN string, msgs []Message) events.SQSEvent {
 		}
 	}
 	return ev
+}
+
+// Acknowledge does what Lambda's SQS event source mapping does after an invocation that
+// returned failures (ReportBatchItemFailures): it deletes every message of msgs not reported
+// failed and leaves the failed ones in flight until their visibility ends.
+func (m *Moto) Acknowledge(ctx context.Context, queueURL string, msgs []Message, failures []events.SQSBatchItemFailure) error {
+	failed := make(map[string]bool, len(failures))
+	for _, f := range failures {
+		failed[f.ItemIdentifier] = true
+	}
+	for _, msg := range msgs {
+		if failed[msg.ID] {
+			continue
+		}
+		if err := m.DeleteMessage(ctx, queueURL, msg.ReceiptHandle); err != nil {
+			return err
+		}
+	}
+	return nil
 }
