@@ -21,9 +21,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/okta/oktatest"
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/oktahook"
@@ -91,19 +88,10 @@ func TestOktaHookCommandEndToEnd(t *testing.T) {
 
 	// The stack's outputs as template.yaml declares them (HookUrl, SecretArn), in a moto stack.
 	const stack = "okta-aws-sso-sync-e2e"
-	tmpl, _ := json.Marshal(map[string]any{
-		"Parameters": map[string]any{"AuthHeader": map[string]any{"Type": "String", "Default": "Authorization"}},
-		"Resources":  map[string]any{"Marker": map[string]any{"Type": "AWS::SQS::Queue"}},
-		"Outputs": map[string]any{
-			"HookUrl":   map[string]any{"Value": hookURL},
-			"SecretArn": map[string]any{"Value": secretARN},
-		},
-	})
-	cfn := cloudformation.NewFromConfig(m.AWSConfig())
-	if _, err := cfn.CreateStack(ctx, &cloudformation.CreateStackInput{StackName: aws.String(stack), TemplateBody: aws.String(string(tmpl)),
-		Parameters: []cftypes.Parameter{{ParameterKey: aws.String("AuthHeader"), ParameterValue: aws.String(regAuthHeader)}}}); err != nil {
-		t.Fatalf("create stack: %v", err)
-	}
+	mustCreateStack(t, ctx, m, stack,
+		map[string]string{"AuthHeader": "Authorization"},
+		map[string]string{"AuthHeader": regAuthHeader},
+		map[string]string{"HookUrl": hookURL, "SecretArn": secretARN})
 
 	bin := harness.MustBuild(t, "cmd/okta-hook")
 	runCmd := func(t *testing.T, args ...string) (int, string) {

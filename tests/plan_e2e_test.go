@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/okta-aws-sso-sync/okta-aws-sso-sync/pkg/ledger"
@@ -113,23 +111,10 @@ func TestPlanCommandEndToEnd(t *testing.T) {
 	// The stack as template.yaml declares what the plan reads: parameters ScimUrl, OktaOrgUrl,
 	// GroupPrefix, MaxRemovals, outputs SecretArn and StateTableName.
 	const stack = "okta-aws-sso-sync-plan-e2e"
-	param := func(def string) map[string]any { return map[string]any{"Type": "String", "Default": def} }
-	tmpl, _ := json.Marshal(map[string]any{
-		"Parameters": map[string]any{"ScimUrl": param("x"), "OktaOrgUrl": param(""), "GroupPrefix": param("AWS_"), "MaxRemovals": param("100")},
-		"Resources":  map[string]any{"Marker": map[string]any{"Type": "AWS::SQS::Queue"}},
-		"Outputs": map[string]any{
-			"SecretArn":      map[string]any{"Value": secretARN},
-			"StateTableName": map[string]any{"Value": table},
-		},
-	})
-	cfn := cloudformation.NewFromConfig(m.AWSConfig())
-	if _, err := cfn.CreateStack(ctx, &cloudformation.CreateStackInput{StackName: aws.String(stack), TemplateBody: aws.String(string(tmpl)),
-		Parameters: []cftypes.Parameter{
-			{ParameterKey: aws.String("ScimUrl"), ParameterValue: aws.String(scimURL)},
-			{ParameterKey: aws.String("OktaOrgUrl"), ParameterValue: aws.String(oktaURL)},
-		}}); err != nil {
-		t.Fatalf("create stack: %v", err)
-	}
+	mustCreateStack(t, ctx, m, stack,
+		map[string]string{"ScimUrl": "x", "OktaOrgUrl": "", "GroupPrefix": "AWS_", "MaxRemovals": "100"},
+		map[string]string{"ScimUrl": scimURL, "OktaOrgUrl": oktaURL},
+		map[string]string{"SecretArn": secretARN, "StateTableName": table})
 
 	bin := harness.MustBuild(t, "cmd/plan")
 	plan := func(t *testing.T, args ...string) (int, string) {
